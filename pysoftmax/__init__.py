@@ -1,0 +1,18 @@
+"""pysoftmax: fast, correct softmax and log_softmax of NumPy arrays on CPUs.
+
+>>> import numpy as np
+>>> from pysoftmax import softmax
+>>> softmax(np.zeros(4, dtype=np.float32))
+array([0.25, 0.25, 0.25, 0.25], dtype=float32)
+"""
+__version__ = "0.1.0"
+
+from ._api import log_softmax, softmax
+from ._config import (available_strategies, get_config, num_threads,
+                      set_num_threads, set_strategy, strategy)
+
+__all__ = [
+    "softmax", "log_softmax",
+    "set_strategy", "strategy", "available_strategies", "get_config",
+    "set_num_threads", "num_threads",
+]

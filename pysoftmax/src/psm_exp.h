@@ -1,0 +1,108 @@
+/*
+ * psm_exp.h -- exp(x) for x <= 0, branch-free, for float and double, that
+ * GCC/Clang vectorize inside `#pragma omp simd` loops.  Softmax only ever
+ * takes exp(x - max) <= 0, so this is the whole domain the kernels need.
+ * (glibc's expf/exp are scalar calls unless -ffast-math, which we never use:
+ * it breaks NaN/inf semantics.)
+ *
+ * Method (textbook range reduction):
+ *   k = round(x / ln2),  r = x - k*ln2_hi - k*ln2_lo,  |r| <= ln2/2
+ *   exp(x) = 2^k * P(r),  P(r) = 1 + r + r^2 q(r)
+ * P is the minimax polynomial of fit_exp_poly.py beside this file (degree 6
+ * for float, 11 for double; max relative error 3.1e-9 and 3.6e-18 before
+ * rounding), so the error is that of evaluating it: about 1 ulp
+ * (tests/test_exp.py checks the whole domain).
+ * k is read from the bits of x*log2e + 1.5*2^m (m = mantissa width): rounding
+ * to nearest with no float->int conversion (undefined for NaN).  2^k is built
+ * in the exponent field of a float and multiplied in, so a NaN argument gives
+ * NaN whatever bits k holds.
+ * Arguments are clamped below at x_lo, where k = -127 (float) or -1023
+ * (double): the exponent field of 2^k is then 0, so 2^k is +0.0 and exp is 0
+ * with no compare-and-select.  So: exp(0) = 1 exactly; NaN -> NaN (NaN * 0);
+ * results below about 2^-126.5 (float) or 2^-1022.5 (double), and -inf, -> +0:
+ * an absolute error below 8.3e-39 or 1.6e-308, far below any softmax output
+ * that is relative-accurate.  Not for x > 0.
+ *
+ * ln2_hi has few enough significant bits that k*ln2_hi is exact for every k
+ * that can occur (float: 12 bits, |k| <= 127; double: 33 bits, |k| <= 1023).
+ */
+#ifndef PSM_EXP_H
+#define PSM_EXP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define PSM_INLINE static inline __attribute__((always_inline))
+#else
+#define PSM_INLINE static inline
+#endif
+
+PSM_INLINE float psm_expf(float x)
+{
+    const float log2e = 1.44269502162933349609375f;
+    const float ln2_hi = 0.693359375f;              /* ln2 rounded to 12 bits */
+    const float ln2_lo = -2.12194440e-4f;           /* ln2 - ln2_hi */
+    const float shifter = 12582912.0f;              /* 1.5 * 2^23 */
+    const float x_lo = -88.0f;                      /* round(x_lo * log2e) = -127 */
+
+    float xc = x < x_lo ? x_lo : x;                 /* NaN passes through */
+    float t = xc * log2e + shifter;
+    uint32_t tb, sb;
+    memcpy(&tb, &t, 4);
+    memcpy(&sb, &shifter, 4);
+    uint32_t k = tb - sb;                           /* round(xc * log2e), two's complement */
+    float kf = t - shifter;
+    float r = xc - kf * ln2_hi;
+    r = r - kf * ln2_lo;
+
+    float q = 0.0013814617414027452f;
+    q = q * r + 0.008368710055947304f;
+    q = q * r + 0.04166838899254799f;
+    q = q * r + 0.1666652113199234f;
+    q = q * r + 0.4999999403953552f;
+    float p = (q * r) * r + r + 1.0f;
+
+    uint32_t sbits = (k + 127u) << 23;              /* 2^k, k in [-127, 0]; 2^-127 -> 0 */
+    float scale;
+    memcpy(&scale, &sbits, 4);
+    return p * scale;
+}
+
+PSM_INLINE double psm_exp(double x)
+{
+    const double log2e = 1.4426950408889634;
+    const double ln2_hi = 0.6931471806019545;        /* ln2 rounded to 33 bits */
+    const double ln2_lo = -4.2009150726810846e-11;   /* ln2 - ln2_hi */
+    const double shifter = 6755399441055744.0;       /* 1.5 * 2^52 */
+    const double x_lo = -709.0;                      /* round(x_lo * log2e) = -1023 */
+
+    double xc = x < x_lo ? x_lo : x;
+    double t = xc * log2e + shifter;
+    uint64_t tb, sb;
+    memcpy(&tb, &t, 8);
+    memcpy(&sb, &shifter, 8);
+    uint64_t k = tb - sb;
+    double kf = t - shifter;
+    double r = xc - kf * ln2_hi;
+    r = r - kf * ln2_lo;
+
+    double q = 2.500006582083082e-08;
+    q = q * r + 2.7630234238684755e-07;
+    q = q * r + 2.755758629002444e-06;
+    q = q * r + 2.4801493135268414e-05;
+    q = q * r + 0.00019841269506748306;
+    q = q * r + 0.0013888888943598588;
+    q = q * r + 0.00833333333349435;
+    q = q * r + 0.04166666666653026;
+    q = q * r + 0.16666666666666413;
+    q = q * r + 0.5000000000000011;
+    double p = (q * r) * r + r + 1.0;
+
+    uint64_t sbits = (k + 1023u) << 52;              /* 2^k, k in [-1023, 0]; 2^-1023 -> 0 */
+    double scale;
+    memcpy(&scale, &sbits, 8);
+    return p * scale;
+}
+
+#endif

@@ -1,0 +1,37 @@
+"""The strategies: one module each, all with the same small interface.
+
+    NAME                          the name users pass to set_strategy()
+    availability() -> str | None  why the strategy cannot run here, or None
+    is_usable_for(problem) -> str | None
+                                  why it cannot compute `problem`, or None
+    run(problem, x, y, n_threads) compute y from x (canonical arrays, below)
+
+The Python layer (_api.py) turns every call into a `Problem` on one of two
+canonical array shapes, already in the compute dtype and a layout the kernels
+accept:
+    kind "last":  x, y of shape (rows, n), each row contiguous; the softmax of
+                  every row.
+    kind "inner": x, y of shape (outer, n, inner), C-contiguous; the softmax
+                  along axis 1 (a non-last axis, e.g. the channels of NCHW).
+y may be the very same array as x (in place); it never overlaps x otherwise.
+"""
+from collections import namedtuple
+
+from . import reference, vectorized
+
+Problem = namedtuple("Problem", "op dtype kind shape")
+Problem.__doc__ = """One call, normalised: op ('softmax' or 'log_softmax'), the
+compute dtype, kind ('last' or 'inner') and the canonical shape."""
+
+Status = namedtuple("Status", "available reason")
+
+STRATEGIES = {module.NAME: module for module in (reference, vectorized)}
+
+
+def status():
+    """name -> Status(available, reason) for every strategy."""
+    result = {}
+    for name, module in STRATEGIES.items():
+        reason = module.availability()
+        result[name] = Status(reason is None, reason)
+    return result

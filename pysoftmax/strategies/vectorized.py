@@ -1,0 +1,55 @@
+"""Strategy `vectorized`: fused, SIMD, multithreaded kernels of our own.
+
+One pass structure per row while it is in cache (max; exp and sum, storing
+exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
+non-last axis.  The C kernels are in src/, their Cython driver in
+_vectorized.pyx.  float32 and float64.
+
+PYSOFTMAX_ISA=generic forces the portable kernels instead of the best ones
+this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
+"""
+import os
+import warnings
+
+import numpy as np
+
+NAME = "vectorized"
+
+# Below this many elements one thread beats waking an OpenMP team.
+PARALLEL_MIN_SIZE = 1 << 15
+
+try:
+    from . import _vectorized
+except ImportError as exc:   # a broken build: say why, keep the rest working
+    _vectorized = None
+    _import_error = f"cannot import the compiled kernels: {exc}"
+    ISA = None
+else:
+    _import_error = None
+    _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower()
+    if _isa_request not in ("auto", "generic", ""):
+        warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not 'auto' or 'generic'; using 'auto'",
+                      RuntimeWarning, stacklevel=2)
+    ISA = _vectorized.init(_isa_request == "generic")
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def availability():
+    return _import_error
+
+
+def is_usable_for(problem):
+    if problem.dtype not in _DTYPES:
+        return f"computes float32 and float64 only, not {problem.dtype}"
+    return None
+
+
+def run(problem, x, y, n_threads):
+    if x.size < PARALLEL_MIN_SIZE:
+        n_threads = 1
+    log = problem.op == "log_softmax"
+    if problem.kind == "last":
+        _vectorized.rows(x, y, log, n_threads)
+    else:
+        _vectorized.cols(x, y, log, n_threads)
