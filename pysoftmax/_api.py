@@ -71,8 +71,8 @@ def softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
     >>> softmax(np.array([1.0, 2.0, 3.0]))
     array([0.09003057, 0.24472847, 0.66524096])
     >>> softmax([[1, 1], [0, 1000]], axis=0)
-    array([[1., 0.],
-           [0., 1.]])
+    array([[0.73105858, 0.        ],
+           [0.26894142, 1.        ]])
     """
     return _compute("softmax", x, axis, out, dtype, strategy)
 

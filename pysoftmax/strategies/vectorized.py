@@ -32,6 +32,17 @@ else:
                       RuntimeWarning, stacklevel=2)
     ISA = _vectorized.init(_isa_request == "generic")
 
+
+def set_isa(generic):
+    """Use the portable kernels (generic=True) or the best for this CPU.
+
+    For tests: it switches the kernels of the whole process. Returns the
+    instruction set now in use.
+    """
+    global ISA
+    ISA = _vectorized.init(bool(generic))
+    return ISA
+
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 

@@ -1,0 +1,115 @@
+"""Shared fixtures: every strategy, the float64 oracle, array layouts.
+
+The tests run against the installed package (README: `pytest tests`), never
+the source tree: the compiled kernels exist only in the installed copy.
+"""
+import os
+
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import HealthCheck, settings
+
+import pysoftmax
+from pysoftmax.strategies import vectorized
+
+settings.register_profile("default", deadline=None, max_examples=120,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("ci", deadline=None, max_examples=200, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+# Every strategy the package defines, plus the vectorized kernels forced onto
+# the portable instruction set. A strategy that cannot run here fails its
+# tests (it is never skipped): CI must exercise all of them.
+STRATEGY_PARAMS = sorted(pysoftmax.available_strategies()) + ["vectorized-generic"]
+
+
+@pytest.fixture(params=STRATEGY_PARAMS)
+def strategy_name(request):
+    """The name of a strategy, checked to be available."""
+    name = request.param
+    generic = name == "vectorized-generic"
+    if generic:
+        name = "vectorized"
+    status = pysoftmax.available_strategies()[name]
+    assert status.available, f"strategy {name!r} unavailable: {status.reason}"
+    if generic:
+        assert vectorized.set_isa(True) == "generic"
+    try:
+        yield name
+    finally:
+        if generic:
+            vectorized.set_isa(False)
+
+
+def oracle(op, x, axis):
+    """softmax/log_softmax of x in long double (SciPy's formula): the truth."""
+    x = np.asarray(x).astype(np.longdouble)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if op == "softmax":
+            return scipy.special.softmax(x, axis=axis)
+        return scipy.special.log_softmax(x, axis=axis)
+
+
+def assert_accurate(op, result, x, axis):
+    """The accuracy contract of DESIGN.md, for the dtype of `result`."""
+    expected = oracle(op, x, axis)
+    assert result.shape == expected.shape
+    if result.dtype == np.float16:
+        # what float16 can hold: beyond its range the true answer is +-inf
+        expected = expected.astype(np.float16).astype(np.longdouble)
+    got = result.astype(np.longdouble)
+    with np.errstate(invalid="ignore"):
+        err = np.where(got == expected, 0, np.abs(got - expected))
+    if op == "softmax":
+        if result.dtype == np.float16:
+            bound = 1e-7 + 1e-3 * expected
+        elif result.dtype == np.float32:
+            bound = np.where(expected >= 1e-30, np.minimum(1e-6, 1e-5 * expected), 1e-6)
+        else:
+            bound = np.where(expected >= 1e-300, 1e-13 * expected, 1e-300)
+    else:
+        if result.dtype == np.float16:
+            bound = 2e-3 + 1e-3 * np.abs(expected)
+        elif result.dtype == np.float32:
+            bound = 2e-6 + 1e-6 * np.abs(expected)
+        else:
+            bound = 1e-13 * (1 + np.abs(expected))
+    bad = ~(err <= bound)
+    assert not bad.any(), (
+        f"{op} {result.dtype}: {bad.sum()} of {bad.size} outside the bound; worst at "
+        f"{np.unravel_index(np.argmax(np.where(bad, err / bound, 0)), bad.shape)}: "
+        f"got {got[bad][:3]}, expected {expected[bad][:3]}")
+
+
+LAYOUTS = ("C", "F", "strided", "reversed", "unaligned", "readonly", "transposed")
+
+
+def with_layout(x, layout):
+    """An array equal to x (same values, shape, dtype) in the given layout."""
+    x = np.ascontiguousarray(x)
+    if layout == "C":
+        return x
+    if layout == "F":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        big = np.zeros(tuple(2 * s for s in x.shape), dtype=x.dtype)
+        view = big[tuple(slice(None, None, 2) for _ in x.shape)]
+        view[...] = x
+        return view
+    if layout == "reversed":
+        base = np.ascontiguousarray(x[tuple(slice(None, None, -1) for _ in x.shape)])
+        return base[tuple(slice(None, None, -1) for _ in x.shape)]
+    if layout == "unaligned":
+        raw = np.zeros(x.nbytes + x.itemsize + 1, dtype=np.uint8)
+        view = raw[1:1 + x.nbytes].view(x.dtype).reshape(x.shape)
+        view[...] = x
+        return view
+    if layout == "readonly":
+        y = x.copy()
+        y.setflags(write=False)
+        return y
+    if layout == "transposed":
+        return np.ascontiguousarray(x.T).T
+    raise ValueError(layout)

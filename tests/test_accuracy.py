@@ -1,0 +1,86 @@
+"""Every strategy against the long-double oracle, over random shapes, axes,
+dtypes, value scales and memory layouts (hypothesis)."""
+import numpy as np
+import pytest
+from conftest import LAYOUTS, assert_accurate, with_layout
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pysoftmax
+
+OPS = {"softmax": pysoftmax.softmax, "log_softmax": pysoftmax.log_softmax}
+
+
+@st.composite
+def calls(draw, dtypes=(np.float32, np.float64, np.float16, np.int32, np.bool_)):
+    """(x, axis): a random array in a random layout and a valid axis argument."""
+    ndim = draw(st.integers(1, 4))
+    side = {1: 300, 2: 40, 3: 12, 4: 6}[ndim]
+    shape = tuple(draw(st.lists(st.integers(1, side), min_size=ndim, max_size=ndim)))
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    scale = draw(st.sampled_from([1.0, 30.0, 1e4]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = rng.standard_normal(shape) * scale
+    x = (values > 0) if dtype == np.bool_ else values.astype(dtype)
+    x = with_layout(x, draw(st.sampled_from(LAYOUTS)))
+    axis = draw(st.one_of(
+        st.none(),
+        st.integers(-ndim, ndim - 1),
+        st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(
+            lambda axes: tuple(a - ndim if i % 2 else a for i, a in enumerate(axes)))))
+    return x, axis
+
+
+@pytest.mark.parametrize("op", OPS)
+@given(call=calls())
+def test_matches_oracle(strategy_name, op, call):
+    x, axis = call
+    result = OPS[op](x, axis=axis, strategy=strategy_name)
+    expected_dtype = np.float64 if x.dtype.kind in "biu" else x.dtype
+    assert result.dtype == expected_dtype
+    assert_accurate(op, result, x, axis)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("shape, axis", [
+    ((32, 3000), -1), ((3, 5000), 0), ((4, 21, 700), 1), ((2, 600, 3), (0, 1)),
+    ((70000,), 0), ((2, 3, 4, 5), (0, 2)), ((5, 40000), None)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_rows_and_threads(strategy_name, op, shape, axis, dtype):
+    """Long rows (several summation blocks), big enough to run in parallel."""
+    x = (np.random.default_rng(0).standard_normal(shape) * 10).astype(dtype)
+    with pysoftmax.num_threads(2):
+        result = OPS[op](x, axis=axis, strategy=strategy_name)
+    assert_accurate(op, result, x, axis)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_softmax_sums_to_one_and_log_is_consistent(strategy_name, op):
+    x = np.random.default_rng(1).standard_normal((50, 333)).astype(np.float32) * 5
+    y = pysoftmax.softmax(x, strategy=strategy_name)
+    np.testing.assert_allclose(y.sum(axis=-1, dtype=np.float64), 1.0, rtol=2e-6)
+    logy = pysoftmax.log_softmax(x, strategy=strategy_name)
+    np.testing.assert_allclose(np.exp(logy.astype(np.float64)), y, rtol=1e-5, atol=1e-7)
+
+
+def test_log_softmax_keeps_tiny_probabilities_finite(strategy_name):
+    """log_softmax is computed directly, not as log(softmax)."""
+    x = np.array([0.0, -200.0, -1000.0], dtype=np.float32)
+    result = pysoftmax.log_softmax(x, strategy=strategy_name)
+    np.testing.assert_allclose(result, [0.0, -200.0, -1000.0], atol=1e-4)
+    assert pysoftmax.softmax(x, strategy=strategy_name)[2] == 0.0
+
+
+def test_large_offsets_translation_invariance(strategy_name):
+    """softmax(x + c) == softmax(x): values like +-1e4 do not overflow."""
+    x = np.random.default_rng(2).standard_normal((8, 100))
+    for c in (1e4, -1e4, 700.0):
+        np.testing.assert_allclose(pysoftmax.softmax(x + c, strategy=strategy_name),
+                                   pysoftmax.softmax(x, strategy=strategy_name), rtol=1e-10)
+
+
+def test_longdouble_is_computed_by_reference():
+    x = np.linspace(-3, 3, 7, dtype=np.longdouble)
+    result = pysoftmax.softmax(x)
+    assert result.dtype == np.longdouble
+    assert_accurate("softmax", result.astype(np.float64), x, -1)

@@ -1,0 +1,132 @@
+"""Strategy and thread configuration: per thread, nesting, restored on exit."""
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import pysoftmax
+from pysoftmax.strategies import STRATEGIES
+
+
+def test_defaults():
+    config = pysoftmax.get_config()
+    assert config["strategy"] == "auto"
+    assert config["threads"] >= 1
+    assert config["isa"] in ("avx2", "generic")
+    assert config["versions"]["pysoftmax"] == pysoftmax.__version__
+
+
+def test_available_strategies():
+    status = pysoftmax.available_strategies()
+    assert set(status) == set(STRATEGIES)
+    for name, s in status.items():
+        assert s.available, f"{name}: {s.reason}"
+        assert s.reason is None
+
+
+def test_context_manager_nests_and_restores():
+    assert pysoftmax.get_config()["strategy"] == "auto"
+    with pysoftmax.strategy("reference"):
+        assert pysoftmax.get_config()["strategy"] == "reference"
+        with pysoftmax.strategy("vectorized"):
+            assert pysoftmax.get_config()["strategy"] == "vectorized"
+            with pysoftmax.strategy("auto"):
+                assert pysoftmax.get_config()["strategy"] == "auto"
+            assert pysoftmax.get_config()["strategy"] == "vectorized"
+        assert pysoftmax.get_config()["strategy"] == "reference"
+    assert pysoftmax.get_config()["strategy"] == "auto"
+
+
+def test_context_manager_restores_after_exception():
+    with pytest.raises(RuntimeError):
+        with pysoftmax.strategy("reference"), pysoftmax.num_threads(1):
+            raise RuntimeError
+    assert pysoftmax.get_config()["strategy"] == "auto"
+
+
+def test_set_strategy_inside_context_is_undone_on_exit():
+    with pysoftmax.strategy("reference"):
+        pysoftmax.set_strategy("vectorized")
+        assert pysoftmax.get_config()["strategy"] == "vectorized"
+    assert pysoftmax.get_config()["strategy"] == "auto"
+
+
+def test_set_strategy_and_reset():
+    try:
+        pysoftmax.set_strategy("reference")
+        assert pysoftmax.get_config()["strategy"] == "reference"
+    finally:
+        pysoftmax.set_strategy(None)
+    assert pysoftmax.get_config()["strategy"] == "auto"
+
+
+def test_num_threads():
+    default = pysoftmax.get_config()["threads"]
+    with pysoftmax.num_threads(1):
+        assert pysoftmax.get_config()["threads"] == 1
+        with pysoftmax.num_threads(3):
+            assert pysoftmax.get_config()["threads"] == 3
+        assert pysoftmax.get_config()["threads"] == 1
+    assert pysoftmax.get_config()["threads"] == default
+
+
+def test_threadpoolctl_sees_and_limits_our_openmp():
+    pysoftmax.softmax(np.ones(10))
+    assert any(info["user_api"] == "openmp" for info in threadpool_info())
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert pysoftmax.get_config()["threads"] == 1
+
+
+def test_each_thread_uses_its_own_strategy(monkeypatch):
+    """8 threads, each in a different strategy(...) context, interleaved: each
+    call runs the strategy of its own thread and gets correct results."""
+    names = sorted(STRATEGIES)
+    used = {}                       # thread ident -> set of strategy names run
+    lock = threading.Lock()
+    for name, module in STRATEGIES.items():
+        original = module.run
+
+        def spy(problem, x, y, n_threads, _name=name, _original=original):
+            with lock:
+                used.setdefault(threading.get_ident(), set()).add(_name)
+            _original(problem, x, y, n_threads)
+
+        monkeypatch.setattr(module, "run", spy)
+
+    barrier = threading.Barrier(8)
+    errors, idents = [], {}
+
+    def worker(i):
+        name = names[i % len(names)]
+        x = np.random.default_rng(i).standard_normal((64, 700)).astype(np.float32) + i
+        expected = np.exp(x - x.max(axis=-1, keepdims=True))
+        expected /= expected.sum(axis=-1, keepdims=True)
+        try:
+            with pysoftmax.strategy(name):
+                idents[i] = (threading.get_ident(), name)
+                barrier.wait()
+                for _ in range(20):
+                    assert pysoftmax.get_config()["strategy"] == name
+                    np.testing.assert_allclose(pysoftmax.softmax(x), expected, rtol=1e-5, atol=1e-7)
+        except Exception as exc:   # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for ident, name in idents.values():
+        assert used[ident] == {name}
+    assert pysoftmax.get_config()["strategy"] == "auto"
+
+
+def test_new_threads_start_with_defaults():
+    seen = []
+    with pysoftmax.strategy("reference"):
+        t = threading.Thread(target=lambda: seen.append(pysoftmax.get_config()["strategy"]))
+        t.start()
+        t.join()
+    assert seen == ["auto"]

@@ -1,0 +1,52 @@
+"""The documentation runs: docstring examples, README examples; the CLI works."""
+import doctest
+import importlib.metadata
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+import pysoftmax
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config"])
+def test_docstring_examples(module):
+    result = doctest.testmod(__import__(module, fromlist=["_"]), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README.md has no python examples"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {"np": np})
+
+
+def test_version_matches_metadata():
+    assert importlib.metadata.version("pysoftmax") == pysoftmax.__version__
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "pysoftmax", *args], capture_output=True,
+                          text=True, cwd=tempfile.gettempdir(), timeout=120)
+
+
+def test_cli_info():
+    result = _cli("info")
+    assert result.returncode == 0, result.stderr
+    for name in pysoftmax.available_strategies():
+        assert re.search(rf"{name}\s+available", result.stdout), result.stdout
+    assert "instruction set" in result.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["bogus"]])
+def test_cli_bad_arguments_print_usage(args):
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr

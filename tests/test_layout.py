@@ -1,0 +1,56 @@
+"""Results do not depend on memory layout, address or thread count: bit for bit."""
+import numpy as np
+import pytest
+from conftest import LAYOUTS, with_layout
+
+import pysoftmax
+from pysoftmax import log_softmax, softmax
+
+CASES = [((13, 77), -1), ((13, 77), 0), ((5, 6, 7), 1), ((5, 6, 7), (0, 2)),
+         ((4, 300), None), ((3, 4, 5, 6), (1, 2)), ((600,), 0)]
+
+
+@pytest.mark.parametrize("op", [softmax, log_softmax])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", CASES)
+def test_every_layout_gives_identical_bits(strategy_name, op, dtype, shape, axis):
+    x = (np.random.default_rng(0).standard_normal(shape) * 20).astype(dtype)
+    expected = op(x, axis=axis, strategy=strategy_name)
+    for layout in LAYOUTS:
+        result = op(with_layout(x, layout), axis=axis, strategy=strategy_name)
+        np.testing.assert_array_equal(result, expected, err_msg=layout)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_result_does_not_depend_on_its_address(strategy_name, dtype):
+    """Rows used in place at every offset of a 64-byte line give the same bits."""
+    row = np.random.default_rng(1).standard_normal(1000).astype(dtype)
+    expected = softmax(row, strategy=strategy_name)
+    buffer = np.zeros(1100, dtype=dtype)
+    for offset in range(64 // buffer.itemsize):
+        view = buffer[offset:offset + 1000]
+        view[...] = row
+        np.testing.assert_array_equal(softmax(view, strategy=strategy_name), expected)
+
+
+@pytest.mark.parametrize("op", [softmax, log_softmax])
+@pytest.mark.parametrize("shape, axis", [((64, 2000), -1), ((8, 30, 600), 1)])
+def test_thread_count_does_not_change_bits(strategy_name, op, shape, axis):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    with pysoftmax.num_threads(1):
+        one = op(x, axis=axis, strategy=strategy_name)
+    with pysoftmax.num_threads(2):
+        two = op(x, axis=axis, strategy=strategy_name)
+    with pysoftmax.num_threads(3):   # more threads than cores is allowed
+        three = op(x, axis=axis, strategy=strategy_name)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
+
+
+def test_out_in_other_layouts(strategy_name):
+    x = np.random.default_rng(3).standard_normal((7, 9))
+    expected = softmax(x, strategy=strategy_name)
+    for layout in ("F", "strided", "reversed", "unaligned", "transposed"):
+        out = with_layout(np.zeros_like(x), layout)
+        assert softmax(x, out=out, strategy=strategy_name) is out
+        np.testing.assert_array_equal(out, expected, err_msg=layout)
