@@ -7,6 +7,18 @@ array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
 __version__ = "0.1.0"
 
+try:
+    from . import _openmp  # noqa: F401  (compiled: absent from the source tree)
+except ImportError as exc:
+    import os
+
+    if os.path.exists(os.path.join(os.path.dirname(__file__), "meson.build")):
+        raise ImportError(
+            "pysoftmax is being imported from its source tree, which has no compiled "
+            "kernels: install it (pip install .) and run Python from another directory, "
+            "or use the installed `pysoftmax` command") from exc
+    raise
+
 from ._api import log_softmax, softmax
 from ._config import (available_strategies, get_config, num_threads,
                       set_num_threads, set_strategy, strategy)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pysoftmax info``."""
+"""Command line: ``pysoftmax info`` (or ``python -m pysoftmax info``)."""
 import argparse
 import platform
 import sys
@@ -34,7 +34,7 @@ def info():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pysoftmax",
+    parser = argparse.ArgumentParser(prog="pysoftmax",
                                      description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("info", help="versions, CPU, strategies")

@@ -45,6 +45,21 @@ def test_cli_info():
     assert "instruction set" in result.stdout
 
 
+def test_console_script_works_from_the_checkout():
+    script = pathlib.Path(sys.executable).parent / "pysoftmax"
+    result = subprocess.run([str(script), "info"], capture_output=True, text=True,
+                            cwd=README.parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "strategies:" in result.stdout
+
+
+def test_source_tree_import_explains_itself():
+    result = subprocess.run([sys.executable, "-c", "import pysoftmax"], capture_output=True,
+                            text=True, cwd=README.parent, timeout=120)
+    assert result.returncode != 0
+    assert "source tree" in result.stderr
+
+
 @pytest.mark.parametrize("args", [[], ["bogus"]])
 def test_cli_bad_arguments_print_usage(args):
     result = _cli(*args)
