@@ -54,3 +54,15 @@ def test_out_in_other_layouts(strategy_name):
         out = with_layout(np.zeros_like(x), layout)
         assert softmax(x, out=out, strategy=strategy_name) is out
         np.testing.assert_array_equal(out, expected, err_msg=layout)
+
+
+@pytest.mark.parametrize("op", [softmax, log_softmax])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_row_alone_equals_the_row_in_a_batch(strategy_name, op, dtype):
+    """The row kernels pipeline consecutive rows; first, middle and last rows of
+    a batch, and a row on its own, still get identical bits."""
+    x = (np.random.default_rng(4).standard_normal((5, 3001)) * 8).astype(dtype)
+    batch = op(x, strategy=strategy_name)
+    for i in range(len(x)):
+        np.testing.assert_array_equal(op(x[i], strategy=strategy_name), batch[i])
+        np.testing.assert_array_equal(op(x[i:i + 2], strategy=strategy_name)[0], batch[i])

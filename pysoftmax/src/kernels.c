@@ -46,8 +46,8 @@ PSM_INLINE double psm_log(double s) { return log(s); }
 
 typedef struct {
     const char *isa;
-    void (*row_f32)(const float *, float *, Py_ssize_t, int);
-    void (*row_f64)(const double *, double *, Py_ssize_t, int);
+    void (*rows_f32)(const float *, Py_ssize_t, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    void (*rows_f64)(const double *, Py_ssize_t, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*cols_f32)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*cols_f64)(const double *, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*exp_f32)(const float *, float *, Py_ssize_t);
@@ -55,7 +55,7 @@ typedef struct {
 } psm_table;
 
 #define PSM_TABLE(name) \
-    {#name, row_f32_##name, row_f64_##name, cols_f32_##name, cols_f64_##name, exp_f32_##name, exp_f64_##name}
+    {#name, rows_f32_##name, rows_f64_##name, cols_f32_##name, cols_f64_##name, exp_f32_##name, exp_f64_##name}
 
 static const psm_table psm_generic = PSM_TABLE(generic);
 #ifdef PSM_HAVE_AVX2
@@ -75,8 +75,17 @@ const char *psm_init(int force_generic)
     return psm->isa;
 }
 
-void psm_row_f32(const float *x, float *y, Py_ssize_t n, int log) { psm->row_f32(x, y, n, log); }
-void psm_row_f64(const double *x, double *y, Py_ssize_t n, int log) { psm->row_f64(x, y, n, log); }
+void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
+                  Py_ssize_t rows, Py_ssize_t n, int log)
+{
+    psm->rows_f32(x, ldx, y, ldy, rows, n, log);
+}
+
+void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
+                  Py_ssize_t rows, Py_ssize_t n, int log)
+{
+    psm->rows_f64(x, ldx, y, ldy, rows, n, log);
+}
 
 void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
 {

@@ -14,8 +14,12 @@
    Returns the name of the chosen instruction set ("avx2" or "generic"). */
 const char *psm_init(int force_generic);
 
-void psm_row_f32(const float *x, float *y, Py_ssize_t n, int log);
-void psm_row_f64(const double *x, double *y, Py_ssize_t n, int log);
+/* rows >= 1 rows of n >= 1 contiguous elements, row strides ldx and ldy in
+   elements; y may be x. */
+void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
+                  Py_ssize_t rows, Py_ssize_t n, int log);
+void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
+                  Py_ssize_t rows, Py_ssize_t n, int log);
 void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log);
 void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log);
 

@@ -7,9 +7,11 @@
  *
  * Design: two kernel shapes cover every call (the Python layer reshapes or
  * copies into one of them).
- *   row kernel   x[n] contiguous, one row: three passes over the row while it
- *                is in cache: max; exp(x - max) stored (softmax) and summed;
- *                scale by 1/sum (softmax) or subtract log(sum) (log_softmax).
+ *   rows kernel  rows of n contiguous elements: per row, max; exp(x - max)
+ *                stored (softmax) and summed; scale by 1/sum (softmax) or
+ *                subtract log(sum) (log_softmax).  Software pipelined across
+ *                rows: the exp pass of a row also takes the max of the next
+ *                and finishes the previous one (see fused_pass).
  *   cols kernel  x[n][ld], w <= PSM_COLS columns of a non-last-axis problem
  *                (outer, n, inner): the same three passes, vectorised across
  *                the contiguous columns instead of transposing.
@@ -17,7 +19,8 @@
  * partial sums are added in double with compensation: accurate for any n, and
  * a row's result depends only on the instruction set, not on its address, the
  * thread count or the caller's layout (tests/test_layout.py checks this).
- * In-place calls (y == x) are safe: each pass reads x[j] before writing y[j].
+ * In-place calls (y == x) are safe: each pass reads x[j] before writing y[j],
+ * and a pass touches the three rows r-1, r, r+1 at the same index only.
  */
 
 /* max over x[0..n), n >= 1.  A NaN may or may not win; it reaches the result
@@ -31,44 +34,96 @@ PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n)   /* IN x[n] */
     return m;
 }
 
-/* sum of exp(x[j] - m) over x[0..n), also stored to y[j] when store != 0.
-   Each block of PSM_BLOCK terms is summed in T by an OpenMP SIMD reduction
-   (the order depends only on the vector width); the blocks are added in
-   double with Neumaier compensation. */
-PSM_INLINE double FN(exp_sum)(const T *x, T *y, Py_ssize_t n, T m, const int store)
+/* One pass over row r of a chunk, the heart of the row kernels:
+     e = exp(x[j] - m), stored to y[j] (softmax) and summed;
+     if next: the max of the next row, xn[j], is folded into *mn;
+     if prev: the previous row is finished: yp[j] *= cp (softmax) or
+              yp[j] = (xp[j] - mp) - cp (log_softmax, cp = log of its sum).
+   The exp has a long dependency chain; the other two streams are short
+   independent operations that fill the issue slots it leaves idle, so the
+   max and finishing passes cost almost nothing.  Sums: OpenMP SIMD
+   reductions over blocks of PSM_BLOCK elements, added in double with
+   Neumaier compensation.  The flags are compile-time constants once inlined. */
+PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
+                                 const T *xn, T *mn, T *yp, const T *xp, T mp, T cp,
+                                 const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
+    T mx = *mn;
     for (Py_ssize_t j0 = 0; j0 < n; j0 += PSM_BLOCK) {
         const Py_ssize_t len = n - j0 < PSM_BLOCK ? n - j0 : PSM_BLOCK;
-        const T *xb = x + j0;
-        T *yb = y + j0;
+        const T *xb = x + j0, *xnb = xn + j0, *xpb = xp + j0;
+        T *yb = y + j0, *ypb = yp + j0;
         T part = 0;
-#pragma omp simd reduction(+:part)
+#pragma omp simd reduction(+:part) reduction(max:mx)
         for (Py_ssize_t j = 0; j < len; j++) {
             T e = EXP(xb[j] - m);
-            if (store) yb[j] = e;
+            if (!log) yb[j] = e;
             part += e;
+            if (next) mx = xnb[j] > mx ? xnb[j] : mx;
+            if (prev) {
+                if (!log) ypb[j] *= cp;
+                else ypb[j] = (xpb[j] - mp) - cp;
+            }
         }
         psm_neumaier_add(&sum, &comp, (double)part);
     }
+    *mn = mx;
     return sum + comp;
 }
 
-/* One row: y = softmax(x) or log_softmax(x). */
-static void FN(row)(const T *x, T *y, Py_ssize_t n, int log)   /* IN x[n], OUT y[n] */
+/* The finishing pass of a row on its own: scale, or subtract log(sum). */
+PSM_INLINE void FN(finish)(T *y, const T *x, Py_ssize_t n, T m, T c, const int log)
 {
-    const T m = FN(row_max)(x, n);
     if (!log) {
-        const T c = (T)(1.0 / FN(exp_sum)(x, y, n, m, 1));
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
             y[j] *= c;
     } else {
-        const T lse = (T)psm_log(FN(exp_sum)(x, y, n, m, 0));
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = (x[j] - m) - lse;
+            y[j] = (x[j] - m) - c;
     }
+}
+
+/* The eight specialisations of fused_pass, each its own function: inlined
+   into one caller, GCC fails to vectorize some of them (measured: 4.5x
+   slower); as separate functions all eight vectorize.  One call per row. */
+#define PSM_PASS(nx, pv, lg)                                                       \
+    static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                 \
+        const T *x, T *y, Py_ssize_t n, T m, const T *xn, T *mn, T *yp,            \
+        const T *xp, T mp, T cp)                                                   \
+    {                                                                              \
+        return FN(fused_pass)(x, y, n, m, xn, mn, yp, xp, mp, cp, nx, pv, lg);     \
+    }
+PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
+PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
+#undef PSM_PASS
+
+/* Rows [0, rows) of x (row stride ldx) -> y (row stride ldy), software
+   pipelined: the pass that exponentiates row r also finds the max of row r+1
+   and finishes row r-1.  Every row goes through the same sequence of
+   operations, so its result does not depend on where a chunk starts. */
+static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
+                     Py_ssize_t rows, Py_ssize_t n, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+{
+    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, const T *, T *, T *, const T *, T, T);
+    static const pass_t passes[8] = {   /* index: next * 4 + prev * 2 + log */
+        FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
+        FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
+    log = log != 0;
+    T m = FN(row_max)(x, n), mp = 0, cp = 0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const int next = r + 1 < rows, prev = r > 0;
+        const T *xr = x + r * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
+        T *yr = y + r * ldy, *yp = prev ? yr - ldy : yr;
+        T mn = next ? xn[0] : 0;
+        double s = passes[next * 4 + prev * 2 + log](xr, yr, n, m, xn, &mn, yp, xp, mp, cp);
+        mp = m;
+        cp = log ? (T)psm_log(s) : (T)(1.0 / s);
+        m = mn;
+    }
+    FN(finish)(y + (rows - 1) * ldy, x + (rows - 1) * ldx, n, mp, cp, log);
 }
 
 /* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column. */
