@@ -43,7 +43,8 @@ PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n)   /* IN x[n] */
    independent operations that fill the issue slots it leaves idle, so the
    max and finishing passes cost almost nothing.  Sums: OpenMP SIMD
    reductions over blocks of PSM_BLOCK elements, added in double with
-   Neumaier compensation.  The flags are compile-time constants once inlined. */
+   Neumaier compensation.  next, prev and log are constants in each of the
+   eight specialisations below. */
 PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
                                  const T *xn, T *mn, T *yp, const T *xp, T mp, T cp,
                                  const int next, const int prev, const int log)
