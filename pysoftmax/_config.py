@@ -142,18 +142,23 @@ def get_config():
         ``strategy`` ("auto" or a name), ``threads`` (used by the next call),
         ``openmp`` (built with OpenMP), ``isa`` (instruction set of the
         vectorized kernels), ``dispatch`` (where the dispatch rules come from),
-        ``versions`` (pysoftmax, numpy).
+        ``versions`` (pysoftmax, numpy, and where loaded: ``mkl`` with
+        ``mkl_cpu_path``, the code path MKL chose for this CPU, and
+        ``mkl_vml_mode``; ``onednn``).
     """
     import numpy
 
     from . import __version__
     from .strategies import vectorized
 
+    versions = {"pysoftmax": __version__, "numpy": numpy.__version__}
+    for module in STRATEGIES.values():
+        versions.update(getattr(module, "versions", dict)())
     return {
         "strategy": _strategy.get() or "auto",
         "threads": effective_threads(),
         "openmp": _openmp.openmp_enabled(),
         "isa": vectorized.ISA,
         "dispatch": "built-in",
-        "versions": {"pysoftmax": __version__, "numpy": numpy.__version__},
+        "versions": versions,
     }

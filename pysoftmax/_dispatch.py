@@ -8,7 +8,7 @@ refines this order by shape and thread count is issue #4.
 """
 from .strategies import STRATEGIES
 
-PREFERENCE = ("vectorized", "reference")
+PREFERENCE = ("vectorized", "onednn", "mkl", "reference")
 
 _AVAILABLE = tuple(STRATEGIES[name] for name in PREFERENCE
                    if STRATEGIES[name].availability() is None)

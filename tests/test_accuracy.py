@@ -2,7 +2,7 @@
 dtypes, value scales and memory layouts (hypothesis)."""
 import numpy as np
 import pytest
-from conftest import LAYOUTS, assert_accurate, with_layout
+from conftest import LAYOUTS, assert_accurate, refuses, run, with_layout
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,7 +35,9 @@ def calls(draw, dtypes=(np.float32, np.float64, np.float16, np.int32, np.bool_))
 @given(call=calls())
 def test_matches_oracle(strategy_name, op, call):
     x, axis = call
-    result = OPS[op](x, axis=axis, strategy=strategy_name)
+    result = run(OPS[op], x, strategy_name, axis=axis)
+    if result is None:
+        return
     expected_dtype = np.float64 if x.dtype.kind in "biu" else x.dtype
     assert result.dtype == expected_dtype
     assert_accurate(op, result, x, axis)
@@ -50,7 +52,9 @@ def test_large_rows_and_threads(strategy_name, op, shape, axis, dtype):
     """Long rows (several summation blocks), big enough to run in parallel."""
     x = (np.random.default_rng(0).standard_normal(shape) * 10).astype(dtype)
     with pysoftmax.num_threads(2):
-        result = OPS[op](x, axis=axis, strategy=strategy_name)
+        result = run(OPS[op], x, strategy_name, axis=axis)
+    if result is None:
+        return
     assert_accurate(op, result, x, axis)
 
 
@@ -71,12 +75,17 @@ def test_log_softmax_keeps_tiny_probabilities_finite(strategy_name):
     assert pysoftmax.softmax(x, strategy=strategy_name)[2] == 0.0
 
 
-def test_large_offsets_translation_invariance(strategy_name):
-    """softmax(x + c) == softmax(x): values like +-1e4 do not overflow."""
-    x = np.random.default_rng(2).standard_normal((8, 100))
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-10)])
+def test_large_offsets_translation_invariance(strategy_name, dtype, rtol):
+    """softmax(x + c) == softmax(x): values like +-1e4 do not overflow.
+    (The offsets are exact in both dtypes: 1e4 + x rounds x to 2^-10.)"""
+    x = np.round(np.random.default_rng(2).standard_normal((8, 100)) * 1024) / 1024
+    x = x.astype(dtype)
+    if refuses(pysoftmax.softmax, x, strategy_name):
+        return
     for c in (1e4, -1e4, 700.0):
-        np.testing.assert_allclose(pysoftmax.softmax(x + c, strategy=strategy_name),
-                                   pysoftmax.softmax(x, strategy=strategy_name), rtol=1e-10)
+        np.testing.assert_allclose(pysoftmax.softmax(x + dtype(c), strategy=strategy_name),
+                                   pysoftmax.softmax(x, strategy=strategy_name), rtol=rtol)
 
 
 def test_longdouble_is_computed_by_reference():

@@ -130,3 +130,52 @@ def test_new_threads_start_with_defaults():
         t.start()
         t.join()
     assert seen == ["auto"]
+
+
+def test_versions_of_vendor_libraries():
+    versions = pysoftmax.get_config()["versions"]
+    assert versions["mkl"].startswith("20")
+    assert versions["mkl_cpu_path"]                # the code path MKL chose for this CPU
+    assert "VML_HA" in versions["mkl_vml_mode"]
+    assert versions["onednn"].startswith("3.")
+
+
+@pytest.mark.parametrize("module, strategy, library", [("_mkl", "mkl", "MKL"),
+                                                       ("_onednn", "onednn", "oneDNN")])
+def test_a_library_that_cannot_load_is_reported_and_the_rest_works(module, strategy, library):
+    """Simulated in a fresh interpreter by making the compiled module unimportable."""
+    code = f"""
+import sys
+sys.modules["pysoftmax.strategies.{module}"] = None      # import now raises ImportError
+import numpy as np, pysoftmax
+status = pysoftmax.available_strategies()
+assert not status["{strategy}"].available
+assert "cannot load {library}" in status["{strategy}"].reason, status["{strategy}"].reason
+assert all(s.available for name, s in status.items() if name != "{strategy}")
+try:
+    pysoftmax.set_strategy("{strategy}")
+except ValueError as exc:
+    assert "not available" in str(exc)
+else:
+    raise AssertionError("set_strategy accepted an unavailable strategy")
+print(pysoftmax.softmax(np.zeros(2, np.float32)))
+"""
+    import subprocess
+    import sys
+    import tempfile
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tempfile.gettempdir(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "[0.5 0.5]" in result.stdout
+
+
+def test_onednn_primitive_cache_is_reused_and_bounded():
+    from pysoftmax.strategies import Problem, onednn
+    onednn._cache.clear()
+    f32 = np.dtype(np.float32)
+    first = onednn.primitive(Problem("softmax", f32, "last", (3, 10)), 10, 10)
+    assert onednn.primitive(Problem("softmax", f32, "last", (3, 10)), 10, 10) is first
+    assert first.implementation.startswith("jit")      # dense rows: oneDNN's fast kernel
+    for n in range(11, 11 + onednn.CACHE_SIZE + 5):
+        onednn.primitive(Problem("log_softmax", f32, "last", (2, n)), n, n)
+    assert len(onednn._cache) == onednn.CACHE_SIZE

@@ -1,7 +1,8 @@
-"""Results do not depend on memory layout, address or thread count: bit for bit."""
+"""Results do not depend on memory layout, address or thread count: bit for bit
+for our own strategies, to a few ulp for the vendor libraries (conftest.BITWISE)."""
 import numpy as np
 import pytest
-from conftest import LAYOUTS, with_layout
+from conftest import LAYOUTS, assert_same, refuses, with_layout
 
 import pysoftmax
 from pysoftmax import log_softmax, softmax
@@ -15,45 +16,51 @@ CASES = [((13, 77), -1), ((13, 77), 0), ((5, 6, 7), 1), ((5, 6, 7), (0, 2)),
 @pytest.mark.parametrize("shape, axis", CASES)
 def test_every_layout_gives_identical_bits(strategy_name, op, dtype, shape, axis):
     x = (np.random.default_rng(0).standard_normal(shape) * 20).astype(dtype)
+    if refuses(op, x, strategy_name, axis=axis):
+        return
     expected = op(x, axis=axis, strategy=strategy_name)
     for layout in LAYOUTS:
         result = op(with_layout(x, layout), axis=axis, strategy=strategy_name)
-        np.testing.assert_array_equal(result, expected, err_msg=layout)
+        assert_same(result, expected, strategy_name, err_msg=layout)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_result_does_not_depend_on_its_address(strategy_name, dtype):
     """Rows used in place at every offset of a 64-byte line give the same bits."""
     row = np.random.default_rng(1).standard_normal(1000).astype(dtype)
+    if refuses(softmax, row, strategy_name):
+        return
     expected = softmax(row, strategy=strategy_name)
     buffer = np.zeros(1100, dtype=dtype)
     for offset in range(64 // buffer.itemsize):
         view = buffer[offset:offset + 1000]
         view[...] = row
-        np.testing.assert_array_equal(softmax(view, strategy=strategy_name), expected)
+        assert_same(softmax(view, strategy=strategy_name), expected, strategy_name)
 
 
 @pytest.mark.parametrize("op", [softmax, log_softmax])
 @pytest.mark.parametrize("shape, axis", [((64, 2000), -1), ((8, 30, 600), 1)])
 def test_thread_count_does_not_change_bits(strategy_name, op, shape, axis):
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    if refuses(op, x, strategy_name, axis=axis):
+        return
     with pysoftmax.num_threads(1):
         one = op(x, axis=axis, strategy=strategy_name)
     with pysoftmax.num_threads(2):
         two = op(x, axis=axis, strategy=strategy_name)
     with pysoftmax.num_threads(3):   # more threads than cores is allowed
         three = op(x, axis=axis, strategy=strategy_name)
-    np.testing.assert_array_equal(one, two)
-    np.testing.assert_array_equal(one, three)
+    assert_same(two, one, strategy_name)
+    assert_same(three, one, strategy_name)
 
 
 def test_out_in_other_layouts(strategy_name):
-    x = np.random.default_rng(3).standard_normal((7, 9))
+    x = np.random.default_rng(3).standard_normal((7, 9)).astype(np.float32)
     expected = softmax(x, strategy=strategy_name)
     for layout in ("F", "strided", "reversed", "unaligned", "transposed"):
         out = with_layout(np.zeros_like(x), layout)
         assert softmax(x, out=out, strategy=strategy_name) is out
-        np.testing.assert_array_equal(out, expected, err_msg=layout)
+        assert_same(out, expected, strategy_name, err_msg=layout)
 
 
 @pytest.mark.parametrize("op", [softmax, log_softmax])
@@ -62,7 +69,9 @@ def test_a_row_alone_equals_the_row_in_a_batch(strategy_name, op, dtype):
     """The row kernels pipeline consecutive rows; first, middle and last rows of
     a batch, and a row on its own, still get identical bits."""
     x = (np.random.default_rng(4).standard_normal((5, 3001)) * 8).astype(dtype)
+    if refuses(op, x, strategy_name):
+        return
     batch = op(x, strategy=strategy_name)
     for i in range(len(x)):
-        np.testing.assert_array_equal(op(x[i], strategy=strategy_name), batch[i])
-        np.testing.assert_array_equal(op(x[i:i + 2], strategy=strategy_name)[0], batch[i])
+        assert_same(op(x[i], strategy=strategy_name), batch[i], strategy_name)
+        assert_same(op(x[i:i + 2], strategy=strategy_name)[0], batch[i], strategy_name)

@@ -52,10 +52,18 @@ typedef struct {
     void (*cols_f64)(const double *, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*exp_f32)(const float *, float *, Py_ssize_t);
     void (*exp_f64)(const double *, double *, Py_ssize_t);
+    float (*max_f32)(const float *, Py_ssize_t);
+    double (*max_f64)(const double *, Py_ssize_t);
+    void (*colmax_f32)(const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, float *);
+    void (*colmax_f64)(const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double *);
+    void (*shift_f32)(const float *, float *, Py_ssize_t, float);
+    void (*shift_f64)(const double *, double *, Py_ssize_t, double);
 } psm_table;
 
-#define PSM_TABLE(name) \
-    {#name, rows_f32_##name, rows_f64_##name, cols_f32_##name, cols_f64_##name, exp_f32_##name, exp_f64_##name}
+#define PSM_TABLE(name)                                                               \
+    {#name, rows_f32_##name, rows_f64_##name, cols_f32_##name, cols_f64_##name,       \
+     exp_f32_##name, exp_f64_##name, max_f32_##name, max_f64_##name,                  \
+     colmax_f32_##name, colmax_f64_##name, shift_f32_##name, shift_f64_##name}
 
 static const psm_table psm_generic = PSM_TABLE(generic);
 #ifdef PSM_HAVE_AVX2
@@ -99,3 +107,19 @@ void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ss
 
 void psm_exp_f32(const float *x, float *y, Py_ssize_t n) { psm->exp_f32(x, y, n); }
 void psm_exp_f64(const double *x, double *y, Py_ssize_t n) { psm->exp_f64(x, y, n); }
+
+float psm_max_f32(const float *x, Py_ssize_t n) { return psm->max_f32(x, n); }
+double psm_max_f64(const double *x, Py_ssize_t n) { return psm->max_f64(x, n); }
+
+void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m)
+{
+    psm->colmax_f32(x, n, ld, w, m);
+}
+
+void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
+{
+    psm->colmax_f64(x, n, ld, w, m);
+}
+
+void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c) { psm->shift_f32(x, y, n, c); }
+void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c) { psm->shift_f64(x, y, n, c); }

@@ -27,4 +27,14 @@ void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ss
 void psm_exp_f32(const float *x, float *y, Py_ssize_t n);
 void psm_exp_f64(const double *x, double *y, Py_ssize_t n);
 
+/* Building blocks for the vendor-library strategies (same ISA selection):
+   the max of x[n] (n >= 1); the max of each of the w columns of x[n][ld];
+   y = x - c (y may be x). */
+float psm_max_f32(const float *x, Py_ssize_t n);
+double psm_max_f64(const double *x, Py_ssize_t n);
+void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m);
+void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m);
+void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c);
+void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c);
+
 #endif

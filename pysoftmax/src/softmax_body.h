@@ -127,6 +127,20 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
     FN(finish)(y + (rows - 1) * ldy, x + (rows - 1) * ldx, n, mp, cp, log);
 }
 
+/* m[k] = max over i of x[i*ld + k], for the w columns k of an (n, ld) block. */
+PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+                                T *m)   /* IN x[n][ld], OUT m[w] */
+{
+    for (Py_ssize_t k = 0; k < w; k++)
+        m[k] = x[k];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        const T *xi = x + i * ld;
+#pragma omp simd
+        for (Py_ssize_t k = 0; k < w; k++)
+            m[k] = xi[k] > m[k] ? xi[k] : m[k];
+    }
+}
+
 /* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column. */
 static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
                      int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
@@ -134,16 +148,9 @@ static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w
     T m[PSM_COLS], c[PSM_COLS];
     double part[PSM_COLS], sum[PSM_COLS], comp[PSM_COLS];
 
-    for (Py_ssize_t k = 0; k < w; k++) {
-        m[k] = x[k];
+    FN(colmax_impl)(x, n, ld, w, m);
+    for (Py_ssize_t k = 0; k < w; k++)
         sum[k] = comp[k] = 0.0;
-    }
-    for (Py_ssize_t i = 1; i < n; i++) {
-        const T *xi = x + i * ld;
-#pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++)
-            m[k] = xi[k] > m[k] ? xi[k] : m[k];
-    }
     for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_BLOCK) {
         const Py_ssize_t i1 = n - i0 < PSM_BLOCK ? n : i0 + PSM_BLOCK;
         for (Py_ssize_t k = 0; k < w; k++)
@@ -178,6 +185,21 @@ static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w
     }
 }
 
+
+/* Building blocks for strategies that do the rest with a vendor library. */
+static T FN(max)(const T *x, Py_ssize_t n) { return FN(row_max)(x, n); }   /* IN x[n], n >= 1 */
+
+static void FN(colmax)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *m)
+{
+    FN(colmax_impl)(x, n, ld, w, m);
+}
+
+static void FN(shift)(const T *x, T *y, Py_ssize_t n, T c)   /* y = x - c; y may be x */
+{
+#pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++)
+        y[j] = x[j] - c;
+}
 
 /* y = exp(x) elementwise with EXP, so the tests can check it for each ISA. */
 static void FN(exp)(const T *x, T *y, Py_ssize_t n)   /* IN x[n], OUT y[n] */

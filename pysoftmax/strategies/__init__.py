@@ -5,6 +5,8 @@
     is_usable_for(problem) -> str | None
                                   why it cannot compute `problem`, or None
     run(problem, x, y, n_threads) compute y from x (canonical arrays, below)
+    CONTIGUOUS (optional)         True: give it C-contiguous arrays only
+    versions() (optional)         library versions for get_config()
 
 The Python layer (_api.py) turns every call into a `Problem` on one of two
 canonical array shapes, already in the compute dtype and a layout the kernels
@@ -17,7 +19,7 @@ y may be the very same array as x (in place); it never overlaps x otherwise.
 """
 from collections import namedtuple
 
-from . import reference, vectorized
+from . import mkl, onednn, reference, vectorized
 
 Problem = namedtuple("Problem", "op dtype kind shape")
 Problem.__doc__ = """One call, normalised: op ('softmax' or 'log_softmax'), the
@@ -25,7 +27,7 @@ compute dtype, kind ('last' or 'inner') and the canonical shape."""
 
 Status = namedtuple("Status", "available reason")
 
-STRATEGIES = {module.NAME: module for module in (reference, vectorized)}
+STRATEGIES = {module.NAME: module for module in (reference, vectorized, mkl, onednn)}
 
 
 def status():

@@ -1,0 +1,177 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Driver of the `mkl` strategy, after Intel's softmax study.
+
+Design: per row, the max is our OpenMP SIMD reduction and the shift x - max
+our SIMD loop (src/kernels.c); MKL does the rest: exp (v?Exp), the sum
+(cblas_?asum: every term is positive, so the sum of absolute values is the
+sum), and either the scaling by 1/sum (cblas_?scal) or, for log_softmax, the
+subtraction of v?Ln(sum).  A non-last axis works on each (n, inner) slab:
+column max, v?Sub of it from each row, one v?Exp over the slab, column sums
+by cblas_?gemv with a vector of ones, then v?Mul by the reciprocals or v?Sub
+of the logs.  MKL's sequential layer; rows or slabs in parallel with prange.
+
+VML mode: VML_HA (high accuracy, about 1 ulp), errors ignored (no errno or
+callbacks), denormals kept (FTZ/DAZ off).  On our AMD machines HA, LA and EP
+run at the same speed, so nothing is gained by giving up accuracy.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+
+from mkl_api cimport *
+
+cdef extern from "kernels.h" nogil:
+    float psm_max_f32(const float *x, Py_ssize_t n)
+    double psm_max_f64(const double *x, Py_ssize_t n)
+    void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m)
+    void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
+    void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c)
+    void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c)
+
+cdef MKL_INT64 MODE = VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF
+VML_MODE = "VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF"
+
+
+def version():
+    """(version string, processor path MKL chose) as MKL reports them."""
+    cdef MKLVersion v
+    mkl_get_version(&v)
+    return (f"{v.MajorVersion}.{v.MinorVersion}.{v.UpdateVersion}",
+            v.Processor.decode(errors="replace").strip())
+
+
+# One-line wrappers: pick the s/d routine for the fused type.
+
+cdef inline floating _max(const floating *x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return psm_max_f32(x, n)
+    else:
+        return psm_max_f64(x, n)
+
+cdef inline void _colmax(const floating *x, Py_ssize_t n, Py_ssize_t w, floating *m) noexcept nogil:
+    if floating is float:
+        psm_colmax_f32(x, n, w, w, m)
+    else:
+        psm_colmax_f64(x, n, w, w, m)
+
+cdef inline void _shift(const floating *x, floating *y, Py_ssize_t n, floating c) noexcept nogil:
+    if floating is float:
+        psm_shift_f32(x, y, n, c)
+    else:
+        psm_shift_f64(x, y, n, c)
+
+cdef inline void _exp(MKL_INT n, const floating *a, floating *r) noexcept nogil:
+    if floating is float:
+        vmsExp(n, a, r, MODE)
+    else:
+        vmdExp(n, a, r, MODE)
+
+cdef inline void _ln(MKL_INT n, const floating *a, floating *r) noexcept nogil:
+    if floating is float:
+        vmsLn(n, a, r, MODE)
+    else:
+        vmdLn(n, a, r, MODE)
+
+cdef inline void _sub(MKL_INT n, const floating *a, const floating *b, floating *r) noexcept nogil:
+    if floating is float:
+        vmsSub(n, a, b, r, MODE)
+    else:
+        vmdSub(n, a, b, r, MODE)
+
+cdef inline void _mul(MKL_INT n, const floating *a, const floating *b, floating *r) noexcept nogil:
+    if floating is float:
+        vmsMul(n, a, b, r, MODE)
+    else:
+        vmdMul(n, a, b, r, MODE)
+
+cdef inline floating _asum(MKL_INT n, const floating *x) noexcept nogil:
+    if floating is float:
+        return cblas_sasum(n, x, 1)
+    else:
+        return cblas_dasum(n, x, 1)
+
+cdef inline void _scal(MKL_INT n, floating alpha, floating *x) noexcept nogil:
+    if floating is float:
+        cblas_sscal(n, alpha, x, 1)
+    else:
+        cblas_dscal(n, alpha, x, 1)
+
+cdef inline void _colsum(MKL_INT n, MKL_INT w, const floating *a, const floating *ones,
+                         floating *s) noexcept nogil:
+    """s[k] = sum over i of a[i*w + k]: a^T . ones."""
+    if floating is float:
+        cblas_sgemv(CblasRowMajor, CblasTrans, n, w, 1, a, w, ones, 1, 0, s, 1)
+    else:
+        cblas_dgemv(CblasRowMajor, CblasTrans, n, w, 1, a, w, ones, 1, 0, s, 1)
+
+
+cdef void _row(const floating *x,  # IN  x[n]
+               floating *y,        # OUT y[n]; may be x
+               floating *tmp,      # scratch[n] (log_softmax)
+               MKL_INT n, bint log) noexcept nogil:
+    cdef floating s, ls
+    _shift(x, y, n, _max(x, n))          # y = x - max
+    if not log:
+        _exp(n, y, y)
+        _scal(n, 1 / _asum(n, y), y)
+    else:
+        _exp(n, y, tmp)
+        s = _asum(n, tmp)
+        _ln(1, &s, &ls)
+        _shift(y, y, n, ls)
+
+
+def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
+         floating[:, :] y,         # OUT (rows, n), each row contiguous; may be x
+         bint log, int n_threads):
+    """y[i] = softmax(x[i]) (log_softmax if log) for every row i."""
+    cdef Py_ssize_t i, n_rows = x.shape[0]
+    cdef MKL_INT n = <MKL_INT>x.shape[1]
+    # per-thread scratch, allocated here so that no kernel allocates
+    cdef floating[:, ::1] tmp = np.empty((n_threads, n if log else 1),
+                                         np.float32 if floating is float else np.float64)
+    for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule='static'):
+        _row(&x[i, 0], &y[i, 0], &tmp[threadid(), 0], n, log)
+
+
+cdef void _slab(const floating *x,  # IN  x[n][w]
+                floating *y,        # OUT y[n][w]; may be x
+                floating *tmp,      # scratch[n*w + 3*w + n]
+                MKL_INT n, MKL_INT w, bint log) noexcept nogil:
+    cdef MKL_INT i, k
+    cdef floating *e = tmp               # n*w: exp (log_softmax)
+    cdef floating *m = tmp + n * w       # w: column max
+    cdef floating *s = m + w             # w: column sums
+    cdef floating *c = s + w             # w: 1/sum or log(sum)
+    cdef floating *ones = c + w          # n
+    for i in range(n):
+        ones[i] = 1
+    _colmax(x, n, w, m)
+    for i in range(n):
+        _sub(w, x + i * w, m, y + i * w)
+    if not log:
+        _exp(n * w, y, y)
+        _colsum(n, w, y, ones, s)
+        for k in range(w):
+            c[k] = 1 / s[k]
+        for i in range(n):
+            _mul(w, y + i * w, c, y + i * w)
+    else:
+        _exp(n * w, y, e)
+        _colsum(n, w, e, ones, s)
+        _ln(w, s, c)
+        for i in range(n):
+            _sub(w, y + i * w, c, y + i * w)
+
+
+def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
+         floating[:, :, ::1] y,         # OUT (outer, n, inner), C-contiguous; may be x
+         bint log, int n_threads):
+    """y[o, :, k] = softmax(x[o, :, k]) (log_softmax if log) for all o, k."""
+    cdef Py_ssize_t o, outer = x.shape[0]
+    cdef MKL_INT n = <MKL_INT>x.shape[1], w = <MKL_INT>x.shape[2]
+    cdef floating[:, ::1] tmp = np.empty((n_threads, n * w + 3 * w + n),
+                                         np.float32 if floating is float else np.float64)
+    for o in prange(outer, nogil=True, num_threads=n_threads, schedule='static'):
+        _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[threadid(), 0], n, w, log)

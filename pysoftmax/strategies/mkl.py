@@ -1,0 +1,57 @@
+"""Strategy `mkl`: Intel MKL's vector math (VML) and CBLAS, after Intel's
+softmax study: our SIMD max and shift, then v?Exp, cblas_?asum, cblas_?scal
+(v?Ln for log_softmax); a column variant for a non-last axis.  MKL's
+sequential layer, rows in parallel with our OpenMP.  float32 and float64.
+The kernels are in _mkl.pyx.
+"""
+import numpy as np
+
+NAME = "mkl"
+
+# Below this many elements one thread beats waking an OpenMP team.
+PARALLEL_MIN_SIZE = 1 << 15
+_MKL_INT_MAX = 2**31 - 1   # LP64 interface: lengths are C ints
+
+try:
+    from . import _mkl
+except ImportError as exc:   # built without MKL, or the mkl wheel is missing
+    _mkl = None
+    _import_error = f"cannot load MKL: {exc}"
+else:
+    _import_error = None
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def availability():
+    return _import_error
+
+
+def is_usable_for(problem):
+    if problem.dtype not in _DTYPES:
+        return f"computes float32 and float64 only, not {problem.dtype}"
+    if problem.kind == "last":
+        length = problem.shape[1]
+    else:
+        length = problem.shape[1] * problem.shape[2] + 3 * problem.shape[2] + problem.shape[1]
+    if length > _MKL_INT_MAX:
+        return "a slice longer than MKL's 32-bit (LP64) lengths allow"
+    return None
+
+
+def run(problem, x, y, n_threads):
+    if x.size < PARALLEL_MIN_SIZE:
+        n_threads = 1
+    log = problem.op == "log_softmax"
+    if problem.kind == "last":
+        _mkl.rows(x, y, log, n_threads)
+    else:
+        _mkl.cols(x, y, log, n_threads)
+
+
+def versions():
+    """MKL's version and the instruction-set path it chose on this CPU."""
+    if _mkl is None:
+        return {}
+    version, cpu_path = _mkl.version()
+    return {"mkl": version, "mkl_cpu_path": cpu_path, "mkl_vml_mode": _mkl.VML_MODE}
