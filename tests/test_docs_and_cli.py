@@ -60,7 +60,18 @@ def test_source_tree_import_explains_itself():
     assert "source tree" in result.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["bogus"]])
+def test_cli_bench():
+    result = _cli("bench", "--rounds", "1")
+    assert result.returncode == 0, result.stderr
+    for case in ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1"):
+        assert case in result.stdout
+    for name in pysoftmax.available_strategies():
+        assert f"{name}/memcpy" in result.stdout
+    assert "declined by onednn" in result.stdout      # the non-last axis
+
+
+@pytest.mark.parametrize("args", [[], ["bogus"], ["bench", "--threads", "0"],
+                                  ["bench", "--dtype", "int8"]])
 def test_cli_bad_arguments_print_usage(args):
     result = _cli(*args)
     assert result.returncode == 2
