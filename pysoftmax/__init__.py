@@ -19,12 +19,13 @@ except ImportError as exc:
             "or use the installed `pysoftmax` command") from exc
     raise
 
+from . import dispatch
 from ._api import log_softmax, softmax
 from ._config import (available_strategies, get_config, num_threads,
                       set_num_threads, set_strategy, strategy)
 
 __all__ = [
-    "softmax", "log_softmax",
+    "softmax", "log_softmax", "dispatch",
     "set_strategy", "strategy", "available_strategies", "get_config",
     "set_num_threads", "num_threads",
 ]

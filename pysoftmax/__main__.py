@@ -1,73 +1,131 @@
-"""Command line: ``pysoftmax info`` (or ``python -m pysoftmax info``)."""
+"""Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``)."""
 import argparse
+import json
 import platform
 import sys
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def info():
-    """Print versions, CPU, threads and the strategies with their status."""
+def info(args):
+    """Versions, CPU and instruction sets, strategies, the dispatch table."""
     import pysoftmax
+    from pysoftmax import dispatch
 
     config = pysoftmax.get_config()
-    print(f"pysoftmax {config['versions']['pysoftmax']}  "
-          f"(numpy {config['versions']['numpy']}, Python {platform.python_version()})")
-    print(f"CPU:       {_cpu_model()} ({platform.machine()})")
-    print(f"kernels:   {config['isa']} instruction set, "
+    versions = config["versions"]
+    cpu = dispatch.cpu_fingerprint()
+    print(f"pysoftmax {versions['pysoftmax']}  (numpy {versions['numpy']}, "
+          f"Python {platform.python_version()})")
+    print(f"CPU:        {cpu['model']} ({cpu['machine']}), ISA: {' '.join(cpu['flags']) or '-'}")
+    print(f"kernels:    {config['isa']} instruction set, "
           f"OpenMP {'on' if config['openmp'] else 'off'}, {config['threads']} threads")
-    print(f"strategy:  {config['strategy']}  (dispatch: {config['dispatch']})")
+    if "mkl" in versions:
+        print(f"MKL:        {versions['mkl']}, code path: {versions['mkl_cpu_path']}, "
+              f"mode {versions['mkl_vml_mode']}")
+    if "onednn" in versions:
+        print(f"oneDNN:     {versions['onednn']}")
+    print(f"strategy:   {config['strategy']}")
     print("strategies:")
     for name, status in pysoftmax.available_strategies().items():
         state = "available" if status.available else f"unavailable: {status.reason}"
         print(f"  {name:<12} {state}")
+    table = dispatch.active()
+    counts = {}
+    for row in table.rules.values():
+        label = f"{row.strategy}@{row.use_threads}"
+        counts[label] = counts.get(label, 0) + 1
+    print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
+          f"{table.cpu.get('model')!r}; rows per strategy@threads: "
+          + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    print(f"            user table: {dispatch.user_table_path()}")
+    return 0
+
+
+def tune(args):
+    """Measure the strategies, print the table, write it."""
+    from pysoftmax import dispatch
+
+    before = dispatch.builtin()
+    table = dispatch.tune(budget=args.budget, threads=args.threads)
+    changed = [key for key, row in table.rules.items()
+               if key in before.rules and (before.rules[key].strategy, before.rules[key].use_threads)
+               != (row.strategy, row.use_threads)]
+    print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
+    for key, row in sorted(table.rules.items()):
+        op, dtype, kind, i, j, t = key
+        mark = "  (changed)" if key in changed else ""
+        print(f"{op:<12} {dtype:<8} {kind:<6} {table.band('n', i):<22} {table.band('rows', j):<18} "
+              f"{t:>7}  {row.strategy}@{row.use_threads}{mark}")
+    print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
+          "(a choice changes only where another was faster by more than 10%, in every round)")
+    path = dispatch.save(table, args.output)
+    print(f"written to {path}")
     return 0
 
 
 def bench(args):
-    """Time each strategy against a copy of the same bytes."""
-    from . import _bench
-
+    """Time pysoftmax and its peers against a copy of the same bytes."""
     import pysoftmax
+    from pysoftmax import _bench
+
     strategies = ["auto"] + [n for n, s in pysoftmax.available_strategies().items() if s.available]
-    results = _bench.bench(dtype=args.dtype, threads=args.threads, op=args.op,
-                           strategies=strategies, rounds=args.rounds)
-    print(f"{args.op}, {args.dtype}, {args.threads} thread(s): time / memcpy of the same bytes "
-          f"(median of {args.rounds} rounds of best-of-n; lower is better)")
-    print(_bench.format_table(results, strategies))
-    declined = {(s, r) for res in results for s, r in res["declined"].items()}
-    for s, r in sorted(declined):
-        print(f"  declined by {s}: {r}")
+    columns = strategies + list(_bench.PEERS)
+    all_results = []
+    for threads in args.threads:
+        results = _bench.bench(dtype=args.dtype, threads=threads, op=args.op,
+                               strategies=strategies, rounds=args.rounds)
+        all_results += results
+        if not args.json:
+            print(f"\n{args.op}, {args.dtype}, {threads} thread(s): time / memcpy of the same "
+                  f"bytes (median of {args.rounds} rounds of best-of-n; lower is better)")
+            print(_bench.format_table(results, columns))
+            skipped = sorted({(c, why) for r in results for c, why in r["skipped"].items()})
+            for c, why in skipped:
+                print(f"  {c}: {why}")
+        if args.plot:
+            path = args.plot if len(args.threads) == 1 else args.plot.replace(
+                ".png", f"-{threads}t.png")
+            _bench.plot(results, [c for c in columns if any(c in r["seconds"] for r in results)],
+                        path)
+            print(f"plot written to {path}", file=sys.stderr)
+    if args.json:
+        json.dump(all_results, sys.stdout, indent=1)
+        print()
     return 0
 
 
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="pysoftmax",
-                                     description="pysoftmax command line")
+    parser = argparse.ArgumentParser(prog="pysoftmax", description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("info", help="versions, CPU, strategies")
-    b = commands.add_parser("bench", help="time the strategies against memcpy")
+    commands.add_parser("info", help="versions, CPU, strategies, dispatch table")
+    t = commands.add_parser("tune", help="measure the strategies here and write the dispatch table")
+    t.add_argument("--budget", type=float, default=90.0, help="seconds to spend (default 90)")
+    t.add_argument("--threads", type=_positive, default=None,
+                   help="thread count to measure besides 1 (default: all available)")
+    t.add_argument("--output", default=None,
+                   help="file to write (default: $PYSOFTMAX_TABLE or the user config directory)")
+    b = commands.add_parser("bench", help="time pysoftmax and its peers against memcpy")
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--threads", type=_positive, nargs="+", default=[1])
     b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax")
-    b.add_argument("--rounds", type=int, default=5)
+    b.add_argument("--rounds", type=_positive, default=7)
+    b.add_argument("--json", action="store_true", help="print machine-readable results")
+    b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
     args = parser.parse_args(argv)
-    if args.command == "info":
-        return info()
-    if args.command == "bench":
-        if args.threads < 1 or args.rounds < 1:
-            parser.error("--threads and --rounds must be at least 1")
-        return bench(args)
-    return 2
+    if args.command == "tune" and args.budget <= 0:
+        parser.error("--budget must be positive")
+    if args.command == "bench" and args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'pysoftmax[bench]'")
+    return {"info": info, "tune": tune, "bench": bench}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import operator
 import numpy as np
 from numpy.exceptions import AxisError
 
-from . import _config, _dispatch
+from . import _config, dispatch
 from .strategies import Problem
 
 _FLOAT16 = np.dtype(np.float16)
@@ -131,13 +131,16 @@ def _plan(op, x, axis, dtype):
     return x, result_dtype, perm, Problem(op, work_dtype, kind, shape)
 
 
-def _compute(op, x, axis, out, dtype, strategy):
+def _compute(op, x, axis, out, dtype, strategy, choice=None):
+    """The whole call; `choice` (a dispatch.Choice) overrides dispatch (tuning)."""
     x, result_dtype, perm, problem = _plan(op, x, axis, dtype)
     _check_out(out, x.shape, result_dtype)
     requested = _config.requested_strategy(strategy)
     if problem is None:
         return out if out is not None else np.empty(x.shape, result_dtype)
-    impl = _dispatch.select(problem, requested)
+    if choice is None:
+        choice = dispatch.select(problem, requested, _config.effective_threads())
+    impl = choice.strategy
     work_dtype, shape = problem.dtype, problem.shape
 
     xv = x if perm is None else x.transpose(perm)
@@ -152,7 +155,7 @@ def _compute(op, x, axis, out, dtype, strategy):
     elif np.may_share_memory(xin, y) and not _same_view(xin, y):
         xin = xin.copy()                # partial overlap: read from a copy
 
-    impl.run(problem, xin, y, _config.effective_threads())
+    impl.run(problem, xin, y, choice.threads)
 
     if direct:
         return out

@@ -1,11 +1,12 @@
-"""Timing harness behind `pysoftmax bench`.
+"""Timing harness behind `pysoftmax bench` and `pysoftmax tune`.
 
-Each case is timed for every strategy and for a copy of the same bytes
-(`numpy.copyto`, the memory-bound limit), all in one process: candidates are
-interleaved round by round so that the machine's drift hits them alike, each
-round keeps its best time per call, and the result is the median over rounds.
-Ratios are what to read: absolute times on a shared machine vary from run to
-run.
+Each case is timed for pysoftmax (auto and every strategy), for peers (the
+NumPy op sequence, scipy.special, and PyTorch and ONNX Runtime when they are
+importable) and for a copy of the same bytes (`numpy.copyto`, the
+memory-bound limit), all in one process: candidates are interleaved round by
+round so that the machine's drift hits them alike, each round keeps its best
+time per call, and the result is the median over rounds.  Ratios are what to
+read: absolute times on a shared machine vary from run to run.
 """
 import statistics
 import sys
@@ -26,6 +27,7 @@ DEFAULT_CASES = {
     "4096x4096": ((4096, 4096), -1),
     "4x21x16384/1": ((4, 21, 16384), 1),
 }
+PEERS = ("numpy", "scipy", "torch", "onnxruntime")
 
 
 def best_of_rounds(functions, rounds=5, round_time=0.05):
@@ -34,6 +36,20 @@ def best_of_rounds(functions, rounds=5, round_time=0.05):
     functions: name -> callable.  Each round runs every function for about
     `round_time` seconds, in turn.
     """
+    return {name: statistics.median(times)
+            for name, times in round_bests(functions, rounds, round_time).items()}
+
+
+SETTLE = 0.005   # seconds between candidates: other libraries' threads stop spinning
+
+
+def round_bests(functions, rounds=5, round_time=0.05):
+    """name -> list of each round's best time per call (seconds).
+
+    OpenMP runtimes (ours, PyTorch's) and ONNX Runtime's pool keep their
+    threads spinning for a while after a call; on a machine with few cores
+    they would slow whatever runs next, so candidates are separated by a
+    short pause."""
     reps = {}
     for name, f in functions.items():           # warm up and size the rounds
         f()
@@ -44,69 +60,168 @@ def best_of_rounds(functions, rounds=5, round_time=0.05):
     best = {name: [] for name in functions}
     for _ in range(rounds):
         for name, f in functions.items():
+            time.sleep(SETTLE)
             b = float("inf")
             for _ in range(reps[name]):
                 start = time.perf_counter()
                 f()
                 b = min(b, time.perf_counter() - start)
             best[name].append(b)
-    return {name: statistics.median(times) for name, times in best.items()}
+    return best
 
 
-def candidates(op, x, axis, strategies):
-    """name -> callable for each usable strategy (and 'auto'); name -> reason
-    for each strategy that declines."""
+def _numpy_peer(op, x, axis):
+    """The NumPy op sequence (what most code writes)."""
+    def softmax():
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        return e
+
+    def log_softmax():
+        shifted = x - x.max(axis=axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return softmax if op == "softmax" else log_softmax
+
+
+def _scipy_peer(op, x, axis):
+    import scipy.special
+    f = scipy.special.softmax if op == "softmax" else scipy.special.log_softmax
+    return lambda: f(x, axis=axis)
+
+
+def _torch_peer(op, x, axis, threads):
+    import torch
+    torch.set_num_threads(threads)
+    t = torch.from_numpy(x)
+    f = torch.softmax if op == "softmax" else torch.log_softmax
+    return lambda: f(t, dim=axis)
+
+
+def _onnxruntime_peer(op, x, axis, threads):
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[x.dtype]
+    node = helper.make_node("Softmax" if op == "softmax" else "LogSoftmax", ["x"], ["y"], axis=axis)
+    graph = helper.make_graph([node], "softmax", [helper.make_tensor_value_info("x", elem, x.shape)],
+                              [helper.make_tensor_value_info("y", elem, x.shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = min(model.ir_version, 9)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"x": x})
+
+
+def peer(name, op, x, axis, threads):
+    """A callable computing op(x) with peer library `name`, or the reason it cannot."""
+    try:
+        if name == "numpy":
+            return _numpy_peer(op, x, axis)
+        if name == "scipy":
+            return _scipy_peer(op, x, axis)
+        if name == "torch":
+            return _torch_peer(op, x, axis, threads)
+        if name == "onnxruntime":
+            return _onnxruntime_peer(op, x, axis, threads)
+    except ImportError as exc:
+        return f"not installed ({exc.name})"
+    except Exception as exc:   # a peer that cannot run this case
+        return f"{type(exc).__name__}: {exc}"
+    raise ValueError(name)
+
+
+def candidates(op, x, axis, strategies, peers, threads):
+    """name -> callable for each usable strategy ('auto' too), each peer and
+    memcpy; name -> reason for each that cannot run."""
     fn = _api.softmax if op == "softmax" else _api.log_softmax
     out = np.empty(x.shape, x.dtype)
     problem = _api._plan(op, x, axis, None)[3]
-    calls, declined = {}, {}
+    calls, skipped = {}, {}
     for name in strategies:
         module = STRATEGIES.get(name)
         reason = None if name == "auto" else (module.availability() or module.is_usable_for(problem))
         if reason:
-            declined[name] = reason
+            skipped[name] = reason
         else:
             calls[name] = (lambda s=(None if name == "auto" else name):
                            fn(x, axis=axis, out=out, strategy=s))
+    for name in peers:
+        made = peer(name, op, x, axis, threads)
+        if isinstance(made, str):
+            skipped[name] = made
+        else:
+            calls[name] = made
     copy_out = np.empty_like(x)
     calls["memcpy"] = lambda: np.copyto(copy_out, x)
-    return calls, declined
+    return calls, skipped
 
 
-def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None,
-          rounds=5, progress=sys.stderr):
+def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None, peers=PEERS,
+          rounds=7, progress=sys.stderr):
     """Time every case; returns a list of dicts (one per case)."""
     cases = DEFAULT_CASES if cases is None else cases
-    strategies = ["auto"] + [n for n, s in _config.available_strategies().items() if s.available] \
-        if strategies is None else strategies
+    if strategies is None:
+        strategies = ["auto"] + [n for n, s in _config.available_strategies().items() if s.available]
     rng = np.random.default_rng(0)
     results = []
     with _config.num_threads(threads):
         for i, (name, (shape, axis)) in enumerate(cases.items()):
             if progress:
-                print(f"[{i + 1}/{len(cases)}] {name} {dtype} {op}, {threads} thread(s)",
-                      file=progress, flush=True)
+                bar = "#" * (20 * i // len(cases))
+                print(f"\r[{bar:<20}] {i + 1}/{len(cases)} {name} {dtype} {op}, {threads} thread(s)".ljust(78),
+                      end="", file=progress, flush=True)
             x = rng.standard_normal(shape).astype(dtype)
-            calls, declined = candidates(op, x, axis, strategies)
+            calls, skipped = candidates(op, x, axis, strategies, peers, threads)
             times = best_of_rounds(calls, rounds=rounds)
-            results.append({"case": name, "shape": shape, "axis": axis, "dtype": dtype,
-                            "threads": threads, "op": op, "seconds": times,
-                            "declined": declined})
+            results.append({"case": name, "shape": list(shape), "axis": axis, "dtype": dtype,
+                            "threads": threads, "op": op, "seconds": times, "skipped": skipped})
+        if progress:
+            print(file=progress)
     return results
 
 
-def format_table(results, strategies):
-    """A text table: memcpy time, then each strategy's time / memcpy's."""
-    head = ["case", "memcpy us"] + [f"{s}/memcpy" for s in strategies] + ["fastest"]
+def format_table(results, columns):
+    """A text table: memcpy time, then each column's time / memcpy's, the
+    fastest strategy, and auto / fastest strategy."""
+    strategies = [c for c in columns if c in STRATEGIES]
+    head = ["case", "memcpy us"] + list(columns) + ["best strategy", "auto/best"]
     rows = [head]
     for r in results:
         t = r["seconds"]
-        ratios = {s: t[s] / t["memcpy"] for s in strategies if s in t}
-        fastest = min((s for s in ratios if s != "auto"), key=ratios.get, default="-")
+        ratio = {c: t[c] / t["memcpy"] for c in columns if c in t}
+        best = min((s for s in strategies if s in t), key=t.get, default=None)
         rows.append([r["case"], f"{t['memcpy'] * 1e6:.1f}"]
-                    + [f"{ratios[s]:.2f}" if s in ratios else "declined" for s in strategies]
-                    + [fastest])
+                    + [f"{ratio[c]:.2f}" if c in ratio else "-" for c in columns]
+                    + [best or "-", f"{t['auto'] / t[best]:.2f}" if best and "auto" in t else "-"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def plot(results, columns, path):
+    """A bar chart of time / memcpy per case (log scale) to `path` (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(columns)
+    for k, c in enumerate(columns):
+        values = [r["seconds"][c] / r["seconds"]["memcpy"] if c in r["seconds"] else np.nan
+                  for r in results]
+        ax.bar(np.arange(len(results)) + k * width, values, width, label=c)
+    ax.set_xticks(np.arange(len(results)) + 0.4 - width / 2, [r["case"] for r in results])
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    r0 = results[0]
+    ax.set_ylabel("time / memcpy of the same bytes (lower is better)")
+    ax.set_title(f"{r0['op']}, {r0['dtype']}, {r0['threads']} thread(s)")
+    ax.legend(ncol=len(columns), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -133,6 +133,11 @@ def available_strategies():
     return status()
 
 
+def _dispatch_source():
+    from . import dispatch
+    return dispatch.active().source
+
+
 def get_config():
     """The configuration in force for this thread, and library facts.
 
@@ -159,6 +164,6 @@ def get_config():
         "threads": effective_threads(),
         "openmp": _openmp.openmp_enabled(),
         "isa": vectorized.ISA,
-        "dispatch": "built-in",
+        "dispatch": _dispatch_source(),
         "versions": versions,
     }

@@ -15,7 +15,8 @@ import pysoftmax
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
-@pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config"])
+@pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config",
+                                    "pysoftmax.dispatch"])
 def test_docstring_examples(module):
     result = doctest.testmod(__import__(module, fromlist=["_"]), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
@@ -24,8 +25,9 @@ def test_docstring_examples(module):
 def test_readme_python_examples_run():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README.md has no python examples"
+    namespace = {}                      # the blocks run in order, as a reader would
     for block in blocks:
-        exec(compile(block, str(README), "exec"), {"np": np})
+        exec(compile(block, str(README), "exec"), namespace)
 
 
 def test_version_matches_metadata():
@@ -65,14 +67,44 @@ def test_cli_bench():
     assert result.returncode == 0, result.stderr
     for case in ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1"):
         assert case in result.stdout
-    for name in pysoftmax.available_strategies():
-        assert f"{name}/memcpy" in result.stdout
-    assert "declined by onednn" in result.stdout      # the non-last axis
+    header = result.stdout.splitlines()[2].split()
+    for name in [*pysoftmax.available_strategies(), "numpy", "scipy", "memcpy", "auto/best"]:
+        assert name in header, header
+    assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
 
 
 @pytest.mark.parametrize("args", [[], ["bogus"], ["bench", "--threads", "0"],
-                                  ["bench", "--dtype", "int8"]])
+                                  ["bench", "--dtype", "int8"], ["tune", "--budget", "-1"],
+                                  ["tune", "--threads", "x"]])
 def test_cli_bad_arguments_print_usage(args):
     result = _cli(*args)
     assert result.returncode == 2
     assert "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_info_shows_the_table():
+    result = _cli("info")
+    assert "dispatch:   built-in table" in result.stdout
+    assert "MKL:" in result.stdout and "code path" in result.stdout
+    assert "oneDNN:" in result.stdout
+
+
+def test_cli_tune_writes_a_usable_table(tmp_path):
+    out = tmp_path / "table.json"
+    result = _cli("tune", "--budget", "2", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "rows differ from the built-in table" in result.stdout
+    assert f"written to {out}" in result.stdout
+    from pysoftmax import dispatch
+    assert len(dispatch.read(out).rules) >= 100
+
+
+def test_cli_bench_json():
+    import json
+    result = _cli("bench", "--rounds", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [r["case"] for r in data] == ["64x1000", "12288x128", "32x32000", "4096x4096",
+                                         "4x21x16384/1"]
+    for r in data:
+        assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])

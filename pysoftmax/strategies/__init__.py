@@ -4,7 +4,8 @@
     availability() -> str | None  why the strategy cannot run here, or None
     is_usable_for(problem) -> str | None
                                   why it cannot compute `problem`, or None
-    run(problem, x, y, n_threads) compute y from x (canonical arrays, below)
+    run(problem, x, y, n_threads) compute y from x (canonical arrays, below) on
+                                  n_threads threads (dispatch.py decides)
     CONTIGUOUS (optional)         True: give it C-contiguous arrays only
     versions() (optional)         library versions for get_config()
 

@@ -8,8 +8,6 @@ import numpy as np
 
 NAME = "mkl"
 
-# Below this many elements one thread beats waking an OpenMP team.
-PARALLEL_MIN_SIZE = 1 << 15
 _MKL_INT_MAX = 2**31 - 1   # LP64 interface: lengths are C ints
 
 try:
@@ -40,8 +38,6 @@ def is_usable_for(problem):
 
 
 def run(problem, x, y, n_threads):
-    if x.size < PARALLEL_MIN_SIZE:
-        n_threads = 1
     log = problem.op == "log_softmax"
     if problem.kind == "last":
         _mkl.rows(x, y, log, n_threads)

@@ -15,7 +15,6 @@ import numpy as np
 NAME = "onednn"
 CONTIGUOUS = True    # strided rows make oneDNN 3.2 fall back to ref:any (measured)
 CACHE_SIZE = 64
-PARALLEL_MIN_SIZE = 1 << 15
 
 try:
     from . import _onednn
@@ -60,8 +59,6 @@ def primitive(problem, ldx, ldy):
 
 
 def run(problem, x, y, n_threads):
-    if x.size < PARALLEL_MIN_SIZE:
-        n_threads = 1
     prim = primitive(problem, x.strides[0] // x.itemsize, y.strides[0] // y.itemsize)
     prim.run(x, y, n_threads)
 

@@ -15,8 +15,6 @@ import numpy as np
 
 NAME = "vectorized"
 
-# Below this many elements one thread beats waking an OpenMP team.
-PARALLEL_MIN_SIZE = 1 << 15
 
 try:
     from . import _vectorized
@@ -57,8 +55,6 @@ def is_usable_for(problem):
 
 
 def run(problem, x, y, n_threads):
-    if x.size < PARALLEL_MIN_SIZE:
-        n_threads = 1
     log = problem.op == "log_softmax"
     if problem.kind == "last":
         _vectorized.rows(x, y, log, n_threads)
