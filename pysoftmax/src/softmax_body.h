@@ -141,20 +141,23 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
     }
 }
 
-/* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column. */
-static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                     int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
+/* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
+   Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
+   full vector width of T), then are added in double with compensation. */
+#define PSM_COL_BLOCK 64
+PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+                              const int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
 {
-    T m[PSM_COLS], c[PSM_COLS];
-    double part[PSM_COLS], sum[PSM_COLS], comp[PSM_COLS];
+    T m[PSM_COLS], c[PSM_COLS], part[PSM_COLS];
+    double sum[PSM_COLS], comp[PSM_COLS];
 
     FN(colmax_impl)(x, n, ld, w, m);
     for (Py_ssize_t k = 0; k < w; k++)
         sum[k] = comp[k] = 0.0;
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_BLOCK) {
-        const Py_ssize_t i1 = n - i0 < PSM_BLOCK ? n : i0 + PSM_BLOCK;
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
+        const Py_ssize_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
         for (Py_ssize_t k = 0; k < w; k++)
-            part[k] = 0.0;
+            part[k] = 0;
         for (Py_ssize_t i = i0; i < i1; i++) {
             const T *xi = x + i * ld;
             T *yi = y + i * ld;
@@ -162,11 +165,11 @@ static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w
             for (Py_ssize_t k = 0; k < w; k++) {
                 T e = EXP(xi[k] - m[k]);
                 if (!log) yi[k] = e;
-                part[k] += (double)e;
+                part[k] += e;
             }
         }
         for (Py_ssize_t k = 0; k < w; k++)
-            psm_neumaier_add(&sum[k], &comp[k], part[k]);
+            psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
     }
     for (Py_ssize_t k = 0; k < w; k++)
         c[k] = log ? (T)psm_log(sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
@@ -183,6 +186,29 @@ static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w
                 yi[k] = (xi[k] - m[k]) - c[k];
         }
     }
+}
+#undef PSM_COL_BLOCK
+
+/* Two specialisations, so that no loop keeps a run-time `log` test (GCC
+   left one instantiation unvectorized when it did). */
+static __attribute__((noinline)) void FN(cols_softmax)(const T *x, T *y, Py_ssize_t n,
+                                                       Py_ssize_t ld, Py_ssize_t w)
+{
+    FN(cols_impl)(x, y, n, ld, w, 0);
+}
+
+static __attribute__((noinline)) void FN(cols_log_softmax)(const T *x, T *y, Py_ssize_t n,
+                                                           Py_ssize_t ld, Py_ssize_t w)
+{
+    FN(cols_impl)(x, y, n, ld, w, 1);
+}
+
+static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
+{
+    if (log)
+        FN(cols_log_softmax)(x, y, n, ld, w);
+    else
+        FN(cols_softmax)(x, y, n, ld, w);
 }
 
 
