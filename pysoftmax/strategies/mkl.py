@@ -4,7 +4,7 @@ softmax study: our SIMD max and shift, then v?Exp, cblas_?asum, cblas_?scal
 sequential layer, rows in parallel with our OpenMP.  float32 and float64.
 The kernels are in _mkl.pyx.
 """
-import numpy as np
+from ._common import float_dtype_reason, run_driver
 
 NAME = "mkl"
 
@@ -18,7 +18,6 @@ except ImportError as exc:   # built without MKL, or the mkl wheel is missing
 else:
     _import_error = None
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def availability():
@@ -26,8 +25,9 @@ def availability():
 
 
 def is_usable_for(problem):
-    if problem.dtype not in _DTYPES:
-        return f"computes float32 and float64 only, not {problem.dtype}"
+    reason = float_dtype_reason(problem)
+    if reason is not None:
+        return reason
     if problem.kind == "last":
         length = problem.shape[1]
     else:
@@ -38,11 +38,7 @@ def is_usable_for(problem):
 
 
 def run(problem, x, y, n_threads):
-    log = problem.op == "log_softmax"
-    if problem.kind == "last":
-        _mkl.rows(x, y, log, n_threads)
-    else:
-        _mkl.cols(x, y, log, n_threads)
+    run_driver(_mkl, problem, x, y, n_threads)
 
 
 def versions():

@@ -11,7 +11,7 @@ this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
 import os
 import warnings
 
-import numpy as np
+from ._common import float_dtype_reason, run_driver
 
 NAME = "vectorized"
 
@@ -41,22 +41,14 @@ def set_isa(generic):
     ISA = _vectorized.init(bool(generic))
     return ISA
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def availability():
     return _import_error
 
 
 def is_usable_for(problem):
-    if problem.dtype not in _DTYPES:
-        return f"computes float32 and float64 only, not {problem.dtype}"
-    return None
+    return float_dtype_reason(problem)
 
 
 def run(problem, x, y, n_threads):
-    log = problem.op == "log_softmax"
-    if problem.kind == "last":
-        _vectorized.rows(x, y, log, n_threads)
-    else:
-        _vectorized.cols(x, y, log, n_threads)
+    run_driver(_vectorized, problem, x, y, n_threads)
