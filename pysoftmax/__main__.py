@@ -64,10 +64,9 @@ def tune(args):
 
 def bench(args):
     """Time pysoftmax and its peers against a copy of the same bytes."""
-    import pysoftmax
     from pysoftmax import _bench
 
-    strategies = ["auto"] + [n for n, s in pysoftmax.available_strategies().items() if s.available]
+    strategies = _bench.default_strategies()
     columns = strategies + list(_bench.PEERS)
     all_results = []
     for threads in args.threads:

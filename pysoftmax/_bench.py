@@ -30,6 +30,11 @@ DEFAULT_CASES = {
 PEERS = ("numpy", "scipy", "torch", "onnxruntime")
 
 
+def default_strategies():
+    """'auto' and every strategy available here: the columns bench times."""
+    return ["auto"] + [n for n, s in _config.available_strategies().items() if s.available]
+
+
 def best_of_rounds(functions, rounds=5, round_time=0.05):
     """Median over `rounds` of each function's best time per call (seconds).
 
@@ -165,7 +170,7 @@ def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None,
     """Time every case; returns a list of dicts (one per case)."""
     cases = DEFAULT_CASES if cases is None else cases
     if strategies is None:
-        strategies = ["auto"] + [n for n, s in _config.available_strategies().items() if s.available]
+        strategies = default_strategies()
     rng = np.random.default_rng(0)
     results = []
     with _config.num_threads(threads):

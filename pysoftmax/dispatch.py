@@ -71,11 +71,10 @@ class Table:
         self.cpu = cpu
         self.versions = versions
         self.source = source
-        self._threads = sorted({key[5] for key in rules})
 
     def key(self, problem, threads):
         """The key of the row for `problem` on `threads` threads (or None)."""
-        measured = [t for t in self._threads if t <= threads]
+        measured = sorted({key[5] for key in self.rules if key[5] <= threads})
         if not measured:
             return None
         n, rows = slices(problem)
@@ -387,9 +386,8 @@ def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float6
              for op in ops for dt in dtypes for kind in kinds for t in thread_counts
              for i, n in enumerate(_N_SAMPLES) for j, rows in enumerate(_ROWS_SAMPLES)
              if n * rows <= MAX_ELEMENTS]
-    rules = {key: row for key, row in base.rules.items()
-             if base.n_edges == list(TUNE_N_EDGES) and base.rows_edges == list(TUNE_ROWS_EDGES)}
-    table = Table(rules, TUNE_N_EDGES, TUNE_ROWS_EDGES, cpu_fingerprint(), library_versions(),
+    same_bands = base.n_edges == list(TUNE_N_EDGES) and base.rows_edges == list(TUNE_ROWS_EDGES)
+    table = Table(dict(base.rules) if same_bands else {}, TUNE_N_EDGES, TUNE_ROWS_EDGES, cpu_fingerprint(), library_versions(),
                   "tuned")
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -437,5 +435,4 @@ def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float6
                   end="", file=progress, flush=True)
     if progress:
         print(file=progress)
-    table._threads = sorted({key[5] for key in table.rules})
     return table

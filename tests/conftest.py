@@ -68,8 +68,10 @@ def run(op, x, strategy, axis=-1, **kwargs):
 
 def refuses(op, x, strategy, axis=-1, **kwargs):
     """True if `strategy` declines this call (after checking the clear error)."""
-    return run(op, x, strategy, axis=axis, **kwargs) is None if declined(
-        strategy, op, x, axis, kwargs.get("dtype")) else False
+    if declined(strategy, op, x, axis, kwargs.get("dtype")) is None:
+        return False
+    run(op, x, strategy, axis=axis, **kwargs)      # asserts the clear ValueError
+    return True
 
 
 def oracle(op, x, axis):
