@@ -46,10 +46,12 @@ def test_matches_oracle(strategy_name, op, call):
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("shape, axis", [
     ((32, 3000), -1), ((3, 5000), 0), ((4, 21, 700), 1), ((2, 600, 3), (0, 1)),
-    ((70000,), 0), ((2, 3, 4, 5), (0, 2)), ((5, 40000), None)])
+    ((70000,), 0), ((2, 3, 4, 5), (0, 2)), ((5, 40000), None), ((1000, 37), -1),
+    ((100, 64), -1), ((100, 65), -1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_rows_and_threads(strategy_name, op, shape, axis, dtype):
-    """Long rows (several summation blocks), big enough to run in parallel."""
+    """Long rows (several summation blocks), many short rows (tiles of the
+    short-row kernel, n <= 64, and just above), big enough to run in parallel."""
     x = (np.random.default_rng(0).standard_normal(shape) * 10).astype(dtype)
     with pysoftmax.num_threads(2):
         result = run(OPS[op], x, strategy_name, axis=axis)

@@ -65,13 +65,19 @@ def test_out_in_other_layouts(strategy_name):
 
 @pytest.mark.parametrize("op", [softmax, log_softmax])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_row_alone_equals_the_row_in_a_batch(strategy_name, op, dtype):
-    """The row kernels pipeline consecutive rows; first, middle and last rows of
-    a batch, and a row on its own, still get identical bits."""
-    x = (np.random.default_rng(4).standard_normal((5, 3001)) * 8).astype(dtype)
+@pytest.mark.parametrize("shape", [(5, 3001), (70, 50), (40, 7)])
+def test_a_row_alone_equals_the_row_in_a_batch(strategy_name, op, dtype, shape):
+    """The row kernels pipeline consecutive long rows and take short rows in
+    tiles of 32; first, middle and last rows of a batch or tile, a row on its
+    own, and the batch computed in place, still get identical bits."""
+    x = (np.random.default_rng(4).standard_normal(shape) * 8).astype(dtype)
     if refuses(op, x, strategy_name):
         return
     batch = op(x, strategy=strategy_name)
-    for i in range(len(x)):
+    in_place = x.copy()
+    assert op(in_place, out=in_place, strategy=strategy_name) is in_place
+    assert_same(in_place, batch, strategy_name)
+    for i in (0, 1, 31, 32, 33, len(x) - 2, len(x) - 1):
+        i = min(i, len(x) - 1)
         assert_same(op(x[i], strategy=strategy_name), batch[i], strategy_name)
         assert_same(op(x[i:i + 2], strategy=strategy_name)[0], batch[i], strategy_name)

@@ -10,6 +10,10 @@
 #include "psm_exp.h"
 
 #define PSM_BLOCK 256   /* terms summed in T before the compensated double sum */
+#ifndef PSM_SHORT
+#define PSM_SHORT 64    /* rows this short take the tiled short-row kernel */
+#endif
+#define PSM_TILE 32     /* rows per tile there */
 #define PSM_CAT_(a, b) a##b
 #define PSM_CAT(a, b) PSM_CAT_(a, b)
 

@@ -11,7 +11,8 @@
  *                stored (softmax) and summed; scale by 1/sum (softmax) or
  *                subtract log(sum) (log_softmax).  Software pipelined across
  *                rows: the exp pass of a row also takes the max of the next
- *                and finishes the previous one (see fused_pass).
+ *                and finishes the previous one (see fused_pass).  Rows of at
+ *                most PSM_SHORT elements go in tiles instead (short_rows).
  *   cols kernel  x[n][ld], w <= PSM_COLS columns of a non-last-axis problem
  *                (outer, n, inner): the same three passes, vectorised across
  *                the contiguous columns instead of transposing.
@@ -73,18 +74,29 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
     return sum + comp;
 }
 
-/* The finishing pass of a row on its own: scale, or subtract log(sum). */
-PSM_INLINE void FN(finish)(T *y, const T *x, Py_ssize_t n, T m, T c, const int log)
+/* The finishing pass of a row on its own: y = e * c (softmax; e the row's
+   exp, which may be y itself) or y = (x - m) - c (log_softmax; c the log of
+   the sum).  src is e for softmax, x for log_softmax. */
+PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T m, T c, const int log)
 {
+    const T *x = src;
     if (!log) {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] *= c;
+            y[j] = x[j] * c;
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
             y[j] = (x[j] - m) - c;
     }
+}
+
+/* e = exp(e), elementwise. */
+static __attribute__((noinline)) void FN(exp_inplace)(T *e, Py_ssize_t n)
+{
+#pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++)
+        e[j] = EXP(e[j]);
 }
 
 /* The eight specialisations of fused_pass, each its own function: inlined
@@ -101,6 +113,43 @@ PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
 #undef PSM_PASS
 
+/* Short rows (n <= PSM_SHORT), PSM_TILE rows at a time, in separate passes:
+   each row's max and x - max into a scratch tile; one exp over the whole
+   tile (full vectors, no per-row loop ends); each row's sum; finish.  The
+   rows of a tile are independent, so the per-row reductions overlap instead
+   of forming one chain as in the pipelined kernel.  A row's result depends
+   only on its own elements. */
+static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
+                           Py_ssize_t rows, Py_ssize_t n, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+{
+    T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], c[PSM_TILE];
+    for (Py_ssize_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
+        const Py_ssize_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
+        const T *xt = x + r0 * ldx;
+        T *yt = y + r0 * ldy;
+        for (Py_ssize_t r = 0; r < nr; r++) {
+            const T *xr = xt + r * ldx;
+            T *er = e + r * n;
+            const T mr = FN(row_max)(xr, n);
+#pragma omp simd
+            for (Py_ssize_t j = 0; j < n; j++)
+                er[j] = xr[j] - mr;
+            m[r] = mr;
+        }
+        FN(exp_inplace)(e, nr * n);
+        for (Py_ssize_t r = 0; r < nr; r++) {
+            const T *er = e + r * n;
+            T s = 0;
+#pragma omp simd reduction(+:s)
+            for (Py_ssize_t j = 0; j < n; j++)
+                s += er[j];
+            c[r] = log ? (T)psm_log((double)s) : (T)(1.0 / (double)s);
+        }
+        for (Py_ssize_t r = 0; r < nr; r++)
+            FN(finish)(yt + r * ldy, log ? xt + r * ldx : e + r * n, n, m[r], c[r], log);
+    }
+}
+
 /* Rows [0, rows) of x (row stride ldx) -> y (row stride ldy), software
    pipelined: the pass that exponentiates row r also finds the max of row r+1
    and finishes row r-1.  Every row goes through the same sequence of
@@ -113,6 +162,10 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
     log = log != 0;
+    if (n <= PSM_SHORT) {
+        FN(short_rows)(x, ldx, y, ldy, rows, n, log);
+        return;
+    }
     T m = FN(row_max)(x, n), mp = 0, cp = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
         const int next = r + 1 < rows, prev = r > 0;
@@ -124,7 +177,7 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
         cp = log ? (T)psm_log(s) : (T)(1.0 / s);
         m = mn;
     }
-    FN(finish)(y + (rows - 1) * ldy, x + (rows - 1) * ldx, n, mp, cp, log);
+    FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, mp, cp, log);
 }
 
 /* m[k] = max over i of x[i*ld + k], for the w columns k of an (n, ld) block. */
