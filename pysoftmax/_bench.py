@@ -18,14 +18,17 @@ from . import _api, _config
 from .strategies import STRATEGIES
 
 # name -> (shape, axis): classification, BERT-base attention rows (8 x 12 heads
-# x 128 rows of 128), a language-model vocabulary, a large matrix, and a
-# channel softmax (NCHW, 21 classes).
+# x 128 rows of 128), a language-model vocabulary, a large matrix, a channel
+# softmax (NCHW, 21 classes), many short rows (a small attention window), and
+# SSD detection's class softmax (81 classes x 8732 boxes, batch 32).
 DEFAULT_CASES = {
     "64x1000": ((64, 1000), -1),
     "12288x128": ((12288, 128), -1),
     "32x32000": ((32, 32000), -1),
     "4096x4096": ((4096, 4096), -1),
     "4x21x16384/1": ((4, 21, 16384), 1),
+    "65536x32": ((65536, 32), -1),
+    "32x81x8732/1": ((32, 81, 8732), 1),
 }
 PEERS = ("numpy", "scipy", "torch", "onnxruntime")
 

@@ -62,10 +62,14 @@ def test_source_tree_import_explains_itself():
     assert "source tree" in result.stderr
 
 
+CASES = ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1", "65536x32",
+         "32x81x8732/1")
+
+
 def test_cli_bench():
     result = _cli("bench", "--rounds", "1")
     assert result.returncode == 0, result.stderr
-    for case in ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1"):
+    for case in CASES:
         assert case in result.stdout
     header = result.stdout.splitlines()[2].split()
     for name in [*pysoftmax.available_strategies(), "numpy", "scipy", "memcpy", "auto/best"]:
@@ -104,7 +108,6 @@ def test_cli_bench_json():
     result = _cli("bench", "--rounds", "1", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert [r["case"] for r in data] == ["64x1000", "12288x128", "32x32000", "4096x4096",
-                                         "4x21x16384/1"]
+    assert [r["case"] for r in data] == list(CASES)
     for r in data:
         assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
