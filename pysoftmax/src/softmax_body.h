@@ -79,15 +79,14 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
    the sum).  src is e for softmax, x for log_softmax. */
 PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T m, T c, const int log)
 {
-    const T *x = src;
     if (!log) {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = x[j] * c;
+            y[j] = src[j] * c;
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = (x[j] - m) - c;
+            y[j] = (src[j] - m) - c;
     }
 }
 
