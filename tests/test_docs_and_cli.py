@@ -1,6 +1,7 @@
 """The documentation runs: docstring examples, README examples; the CLI works."""
 import doctest
 import importlib.metadata
+import importlib.util
 import pathlib
 import re
 import subprocess
@@ -111,3 +112,14 @@ def test_cli_bench_json():
     assert [r["case"] for r in data] == list(CASES)
     for r in data:
         assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
+
+
+def test_asv_cases_are_the_bench_cases():
+    """asv_bench/benchmarks/common.py repeats the bench cases (asv runs old
+    commits, whose pysoftmax lacks newer cases); the two lists must agree."""
+    from pysoftmax import _bench
+    spec = importlib.util.spec_from_file_location(
+        "asv_common", README.parent / "asv_bench" / "benchmarks" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    assert common.SHAPES == _bench.DEFAULT_CASES
