@@ -20,12 +20,12 @@ except ImportError as exc:
     raise
 
 from . import dispatch
-from ._api import log_softmax, softmax
+from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
 from ._config import (available_strategies, get_config, num_threads,
                       set_num_threads, set_strategy, strategy)
 
 __all__ = [
-    "softmax", "log_softmax", "dispatch",
+    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",
     "set_strategy", "strategy", "available_strategies", "get_config",
     "set_num_threads", "num_threads",
 ]

@@ -1,4 +1,4 @@
-"""softmax and log_softmax: argument checking and normalisation.
+"""softmax, log_softmax and their gradients: argument checking and normalisation.
 
 Design: every call is checked completely before anything is written (so a bad
 call leaves `x` and `out` untouched), then reduced to a canonical problem (see
@@ -9,7 +9,9 @@ is used in place when its layout already fits the kernels and copied into the
 compute dtype otherwise; `out` is written directly when it fits, else through
 a temporary.  The canonical form depends only on the shape and axes, never on
 the memory layout, so our own kernels give bit-identical results for every
-layout.
+layout.  A `where` mask is broadcast and brought to the same canonical shape
+(a copy of the mask, 1 byte per element, only when its layout needs it; x is
+not copied for it).  float16 and bfloat16 are computed in float32.
 """
 import math
 import operator
@@ -25,19 +27,22 @@ _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 
 
-def softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
+def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
+            strategy=None):
     r"""Softmax of `x` along `axis`.
 
-    .. math:: \sigma(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},
-              \qquad m = \max_j x_j
+    .. math:: \sigma(x)_i = \frac{e^{s x_i - m}}{\sum_j e^{s x_j - m}},
+              \qquad m = \max_j s x_j
 
-    computed over the elements of each slice along `axis`.
+    computed over the elements of each slice along `axis` (`s` is `scale`,
+    1 by default).
 
     Parameters
     ----------
     x : array_like
-        Input. float32 and float64 are computed natively, float16 in float32
-        (result in float16), bool and integers in float64 (as SciPy).
+        Input. float32 and float64 are computed natively, float16 and
+        bfloat16 (``ml_dtypes``) in float32 with the result in the input
+        dtype, bool and integers in float64 (as SciPy).
     axis : int, tuple of ints or None, optional
         Axis or axes over which each softmax is taken (jointly for a tuple;
         all elements for None). Default -1.
@@ -45,8 +50,21 @@ def softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
         Where to write the result; same shape as `x` and the result dtype.
         May be `x` itself (in place).
     dtype : dtype, optional
-        Floating-point dtype of the result and of the computation (float16:
-        computed in float32).
+        Floating-point dtype of the result and of the computation (float16,
+        bfloat16: computed in float32).
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the elements where it is True take
+        part. The others get 0, and a slice with none selected is all 0
+        (never NaN). Masked-out elements of `x` may hold anything.
+    scale : real scalar, optional
+        Multiply `x` by this before the softmax (an inverse temperature,
+        e.g. ``1/sqrt(d)`` in attention), in the same pass.
+    approx : bool, optional
+        Use a faster polynomial exp. Relative error of the outputs at most
+        1e-4 in float32 (5e-5 measured) and 1e-9 in float64, for outputs of
+        at least 1e-30 (1e-300); absolute error below 1e-30 (1e-300) for
+        smaller ones. Strategies without a fast exp compute exactly or
+        decline (see `available_strategies`).
     strategy : str, optional
         Force a strategy for this call (see `available_strategies`); default:
         the one set by `set_strategy`/`strategy`, else chosen automatically.
@@ -55,7 +73,7 @@ def softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
     -------
     ndarray
         Same shape as `x`; each slice along `axis` is non-negative and sums
-        to 1.
+        to 1 (or is all 0 where `where` selects nothing).
 
     Notes
     -----
@@ -74,23 +92,32 @@ def softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
     >>> softmax([[1, 1], [0, 1000]], axis=0)
     array([[0.73105858, 0.        ],
            [0.26894142, 1.        ]])
+    >>> softmax([[1.0, 2.0, 3.0]], where=[[True, True, False]], scale=2.0)
+    array([[0.11920292, 0.88079708, 0.        ]])
     """
-    return _compute("softmax", x, axis, out, dtype, strategy)
+    return _compute("softmax", x, axis, out, dtype, strategy,
+                    where=where, scale=scale, approx=approx)
 
 
-def log_softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
+def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
+                strategy=None):
     r"""Logarithm of the softmax of `x` along `axis`, computed directly.
 
-    .. math:: \log\sigma(x)_i = (x_i - m) - \log \sum_j e^{x_j - m},
-              \qquad m = \max_j x_j
+    .. math:: \log\sigma(x)_i = (s x_i - m) - \log \sum_j e^{s x_j - m},
+              \qquad m = \max_j s x_j
 
     Never ``log(softmax(x))``, so probabilities far below the smallest
-    float stay finite.
+    float stay finite. At the largest element the result is
+    ``-log1p(sum of the other terms)``: not rounded to 0 when the others are
+    tiny (`scipy.special.log_softmax` gives 0 there).
 
     Parameters
     ----------
-    x, axis, out, dtype, strategy
-        As for `softmax`.
+    x, axis, out, dtype, where, scale, approx, strategy
+        As for `softmax`. Elements masked out by `where` get ``-inf``, and
+        so does every element of a slice with none selected. With `approx`,
+        the absolute error is at most 1e-4 (1 + |y|) in float32 and 1e-9
+        (1 + |y|) in float64.
 
     Returns
     -------
@@ -112,60 +139,164 @@ def log_softmax(x, axis=-1, *, out=None, dtype=None, strategy=None):
     >>> from pysoftmax import log_softmax
     >>> log_softmax(np.array([0.0, 1000.0]))
     array([-1000.,     0.])
+    >>> log_softmax(np.array([0.0, -40.0]))
+    array([-4.24835426e-18, -4.00000000e+01])
     """
-    return _compute("log_softmax", x, axis, out, dtype, strategy)
+    return _compute("log_softmax", x, axis, out, dtype, strategy,
+                    where=where, scale=scale, approx=approx)
 
 
-def _plan(op, x, axis, dtype):
-    """Check a call's arguments; return (x as an array, result dtype, perm, problem).
+def softmax_grad(y, dy, axis=-1, *, out=None):
+    r"""Backward pass of `softmax`: the gradient with respect to its input.
 
-    problem is None for an empty array (nothing to compute).
+    .. math:: \frac{\partial L}{\partial x_i} = y_i \Big(dy_i - \sum_j dy_j\, y_j\Big)
+
+    Parameters
+    ----------
+    y : array_like
+        The output of ``softmax(x, axis)``.
+    dy : array_like
+        The gradient of the loss with respect to `y`; same shape as `y`.
+    axis : int, tuple of ints or None, optional
+        The `axis` the softmax was taken over. Default -1.
+    out : ndarray, optional
+        Where to write the result; may be `y` or `dy` (in place).
+
+    Returns
+    -------
+    ndarray
+        Same shape as `y`, in the dtype of ``y + dy`` (float16 and bfloat16
+        computed in float32; integers and bool in float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pysoftmax import softmax, softmax_grad
+    >>> y = softmax(np.array([0.0, 0.0]))
+    >>> softmax_grad(y, np.array([1.0, 0.0]))
+    array([ 0.25, -0.25])
+    """
+    return _compute_grad("softmax_grad", y, dy, axis, out)
+
+
+def log_softmax_grad(y, dy, axis=-1, *, out=None):
+    r"""Backward pass of `log_softmax`: the gradient with respect to its input.
+
+    .. math:: \frac{\partial L}{\partial x_i} = dy_i - e^{y_i} \sum_j dy_j
+
+    Parameters
+    ----------
+    y : array_like
+        The output of ``log_softmax(x, axis)``.
+    dy, axis, out
+        As for `softmax_grad`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype rules as `softmax_grad`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pysoftmax import log_softmax, log_softmax_grad
+    >>> y = log_softmax(np.array([0.0, 0.0]))
+    >>> log_softmax_grad(y, np.array([1.0, 0.0]))
+    array([ 0.5, -0.5])
+    """
+    return _compute_grad("log_softmax_grad", y, dy, axis, out)
+
+
+def _plan(op, x, axis, dtype, where=None, scale=None, approx=False):
+    """Check a call's arguments.
+
+    Returns (x as an array, result dtype, perm, problem, mask, scale): problem
+    is None for an empty array (nothing to compute); mask is `where` broadcast
+    to x's shape (or None); scale a scalar of the compute dtype (or None).
     """
     x = _as_array(x)
     result_dtype = _result_dtype(x.dtype, dtype)
-    work_dtype = _FLOAT32 if result_dtype == _FLOAT16 else result_dtype
+    work_dtype = _work_dtype(result_dtype)
     axes = _normalize_axes(axis, x.ndim)
+    mask = None if where is None else _as_mask(where, x.shape)
+    s = None if scale is None else _as_scale(scale, work_dtype)
+    if not isinstance(approx, (bool, np.bool_)):
+        raise TypeError(f"approx must be True or False, got {type(approx).__name__}")
     if x.size == 0:
-        return x, result_dtype, None, None
+        return x, result_dtype, None, None, mask, s
     perm, kind, shape = _canonical(x.shape, axes)
-    return x, result_dtype, perm, Problem(op, work_dtype, kind, shape)
+    problem = Problem(op, work_dtype, kind, shape, masked=mask is not None,
+                      scaled=s is not None, approx=bool(approx))
+    return x, result_dtype, perm, problem, mask, s
 
 
-def _compute(op, x, axis, out, dtype, strategy, choice=None):
-    """The whole call; `choice` (a dispatch.Choice) overrides dispatch (tuning)."""
-    x, result_dtype, perm, problem = _plan(op, x, axis, dtype)
+def _compute(op, x, axis, out, dtype, strategy, choice=None, where=None, scale=None,
+             approx=False):
+    """The whole forward call; `choice` (a dispatch.Choice) overrides dispatch (tuning)."""
+    x, result_dtype, perm, problem, mask, s = _plan(op, x, axis, dtype, where, scale, approx)
     _check_out(out, x.shape, result_dtype)
     requested = _config.requested_strategy(strategy)
     if problem is None:
         return out if out is not None else np.empty(x.shape, result_dtype)
+    extra = {} if s is None else {"scale": s}
+    return _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, extra)
+
+
+def _compute_grad(op, y, dy, axis, out):
+    """The whole backward call."""
+    y, dy = _as_array(y), _as_array(dy)
+    if y.shape != dy.shape:
+        raise ValueError(f"y and dy must have the same shape, got {y.shape} and {dy.shape}")
+    _check_input_dtype(y.dtype)
+    _check_input_dtype(dy.dtype)
+    result_dtype = _result_dtype(_promote(y.dtype, dy.dtype), None)
+    axes = _normalize_axes(axis, y.ndim)
+    _check_out(out, y.shape, result_dtype)
+    requested = _config.requested_strategy(None)
+    if y.size == 0:
+        return out if out is not None else np.empty(y.shape, result_dtype)
+    perm, kind, shape = _canonical(y.shape, axes)
+    problem = Problem(op, _work_dtype(result_dtype), kind, shape)
+    return _execute(problem, perm, [y, dy], out, result_dtype, requested)
+
+
+def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, mask=None,
+             extra=None):
+    """Run `problem` on `arrays` ([x], or [y, dy] for a gradient) into `out`."""
     if choice is None:
         choice = dispatch.select(problem, requested, _config.effective_threads())
     impl = choice.strategy
-    work_dtype, shape = problem.dtype, problem.shape
-
-    xv = x if perm is None else x.transpose(perm)
+    extra = dict(extra or {})
+    views = [a if perm is None else a.transpose(perm) for a in arrays]
     dense = getattr(impl, "CONTIGUOUS", False)   # the strategy wants dense rows
-    xin = _kernel_array(xv, problem, dense)
+    ins = [_kernel_array(v, problem, dense) for v in views]
     y = None
-    if out is not None and perm is None and out.dtype == work_dtype:
+    if out is not None and perm is None and out.dtype == problem.dtype:
         y = _kernel_view(out, problem, dense)
     direct = y is not None              # the kernel writes into out itself
     if not direct:
-        y = np.empty(shape, work_dtype)
-    elif np.may_share_memory(xin, y) and not _same_view(xin, y):
-        xin = xin.copy()                # partial overlap: read from a copy
+        y = np.empty(problem.shape, problem.dtype)
+    else:                               # partial overlap: read from a copy
+        ins = [a.copy() if np.may_share_memory(a, y) and not _same_view(a, y) else a
+               for a in ins]
+    if mask is not None:
+        extra["where"] = _kernel_mask(mask, perm, problem, y)
+    if len(ins) > 1:
+        extra["dy"] = ins[1]
 
-    impl.run(problem, xin, y, choice.threads)
+    impl.run(problem, ins[0], y, choice.threads, **extra)
 
     if direct:
         return out
-    result = y.reshape(xv.shape)
+    result = y.reshape(views[0].shape)
     if perm is not None:
         result = result.transpose(np.argsort(perm))
     if out is not None:
-        np.copyto(out, result)
+        with np.errstate(over="ignore"):    # to float16: beyond its range is +-inf
+            out[...] = result
         return out
-    return result.astype(result_dtype, copy=False)
+    with np.errstate(over="ignore"):
+        return result.astype(result_dtype, copy=False)
 
 
 def _as_array(x):
@@ -175,23 +306,64 @@ def _as_array(x):
     return np.asarray(x)
 
 
+def _is_bfloat16(dt):
+    return dt.kind == "V" and dt.name == "bfloat16"    # ml_dtypes.bfloat16
+
+
 def _check_input_dtype(dt):
-    if dt.kind not in "biuf":
+    if dt.kind not in "biuf" and not _is_bfloat16(dt):
         raise TypeError(f"softmax is not defined for input of dtype {dt}: "
                         "expected a floating-point, integer or bool array")
 
 
 def _result_dtype(input_dtype, dtype):
-    """The dtype of the result (the compute dtype, except float16 -> float32)."""
+    """The dtype of the result: `dtype`, or the input's (float64 for ints and bool)."""
     _check_input_dtype(input_dtype)
     if dtype is not None:
         dt = np.dtype(dtype)
-        if dt.kind != "f":
+        if dt.kind != "f" and not _is_bfloat16(dt):
             raise TypeError(f"dtype must be a floating-point dtype, got {dt}")
         return dt
     if input_dtype.kind in "biu":
         return _FLOAT64
     return input_dtype
+
+
+def _work_dtype(result_dtype):
+    """The compute dtype: float32 for the half-precision types."""
+    if result_dtype == _FLOAT16 or _is_bfloat16(result_dtype):
+        return _FLOAT32
+    return result_dtype
+
+
+def _promote(a, b):
+    """The common dtype of y and dy (bfloat16 with itself stays bfloat16)."""
+    if a == b:
+        return a
+    if _is_bfloat16(a) or _is_bfloat16(b):
+        return _FLOAT64 if _FLOAT64 in (a, b) else _FLOAT32
+    return np.promote_types(a, b)
+
+
+def _as_mask(where, shape):
+    """`where` as a boolean array broadcast to `shape`."""
+    w = np.asarray(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"where must be a boolean array, got dtype {w.dtype}")
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(f"where of shape {w.shape} cannot be broadcast to the shape "
+                         f"{shape} of x") from None
+
+
+def _as_scale(scale, work_dtype):
+    """`scale` as a scalar of the compute dtype; TypeError unless a real scalar."""
+    s = np.asarray(scale)
+    if s.ndim != 0 or s.dtype.kind not in "iuf":
+        raise TypeError(f"scale must be a real scalar, got {scale!r}")
+    with np.errstate(over="ignore"):
+        return work_dtype.type(s)
 
 
 def _normalize_axes(axis, ndim):
@@ -268,6 +440,17 @@ def _kernel_view(out, problem, dense):
     if not np.may_share_memory(a, out):   # reshape had to copy
         return None
     return a if _fits(a, problem, dense) else None
+
+
+def _kernel_mask(mask, perm, problem, y):
+    """The mask in the canonical shape; each row contiguous for the "last" kind."""
+    m = mask if perm is None else mask.transpose(perm)
+    m = m.reshape(problem.shape)
+    if problem.kind == "last" and m.shape[1] > 1 and m.strides[1] != 1:
+        m = np.ascontiguousarray(m)
+    if np.may_share_memory(m, y):
+        m = m.copy()
+    return m
 
 
 def _same_view(a, b):

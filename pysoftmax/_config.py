@@ -145,6 +145,7 @@ def get_config():
     -------
     dict
         ``strategy`` ("auto" or a name), ``threads`` (used by the next call),
+        ``approx`` (the default of the `approx` argument: False, exact exp),
         ``openmp`` (built with OpenMP), ``isa`` (instruction set of the
         vectorized kernels), ``dispatch`` (where the dispatch rules come from),
         ``versions`` (pysoftmax, numpy, and where loaded: ``mkl`` with
@@ -162,6 +163,7 @@ def get_config():
     return {
         "strategy": _strategy.get() or "auto",
         "threads": effective_threads(),
+        "approx": False,
         "openmp": _openmp.openmp_enabled(),
         "isa": vectorized.ISA,
         "dispatch": _dispatch_source(),

@@ -44,9 +44,10 @@ def strategy_name(request):
             vectorized.set_isa(False)
 
 
-def declined(strategy, op, x, axis=-1, dtype=None):
+def declined(strategy, op, x, axis=-1, dtype=None, where=None, scale=None, approx=False,
+             **_):
     """The reason `strategy` declines this call, or None if it computes it."""
-    problem = _api._plan(op.__name__, x, axis, dtype)[3]
+    problem = _api._plan(op.__name__, x, axis, dtype, where, scale, approx)[3]
     return None if problem is None else STRATEGIES[strategy].is_usable_for(problem)
 
 
@@ -54,7 +55,7 @@ def run(op, x, strategy, axis=-1, **kwargs):
     """op(x, axis=axis, strategy=strategy, **kwargs), or None when the strategy
     declines the call: then the request must fail with a clear ValueError
     naming the reason (and touch nothing)."""
-    reason = declined(strategy, op, x, axis, kwargs.get("dtype"))
+    reason = declined(strategy, op, x, axis, **kwargs)
     if reason is None:
         return op(x, axis=axis, strategy=strategy, **kwargs)
     out = kwargs.get("out")
@@ -68,7 +69,7 @@ def run(op, x, strategy, axis=-1, **kwargs):
 
 def refuses(op, x, strategy, axis=-1, **kwargs):
     """True if `strategy` declines this call (after checking the clear error)."""
-    if declined(strategy, op, x, axis, kwargs.get("dtype")) is None:
+    if declined(strategy, op, x, axis, **kwargs) is None:
         return False
     run(op, x, strategy, axis=axis, **kwargs)      # asserts the clear ValueError
     return True

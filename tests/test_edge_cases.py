@@ -84,7 +84,8 @@ def test_length_one_axis(strategy_name, shape, axis):
     if refuses(softmax, x, strategy_name, axis=axis):
         return
     np.testing.assert_array_equal(softmax(x, axis=axis, strategy=strategy_name), 1.0)
-    np.testing.assert_array_equal(log_softmax(x, axis=axis, strategy=strategy_name), 0.0)
+    if not refuses(log_softmax, x, strategy_name, axis=axis):
+        np.testing.assert_array_equal(log_softmax(x, axis=axis, strategy=strategy_name), 0.0)
 
 
 def test_empty_axis_tuple_means_each_element_alone(strategy_name):
@@ -140,6 +141,8 @@ def test_partial_overlap(strategy_name, op, shift):
     base = np.random.default_rng(4).standard_normal(110).astype(np.float32)
     x = base[5 + shift:5 + shift + 100]
     out = base[5:105]
+    if refuses(op, x, strategy_name):
+        return
     expected = op(x.copy(), strategy=strategy_name)
     op(x, out=out, strategy=strategy_name)
     np.testing.assert_array_equal(out, expected)
@@ -167,7 +170,8 @@ def test_input_is_not_modified(strategy_name):
     before = x.copy()
     if not refuses(softmax, x, strategy_name, axis=0):
         softmax(x, axis=0, strategy=strategy_name)
-    log_softmax(x, strategy=strategy_name)
+    if not refuses(log_softmax, x, strategy_name):
+        log_softmax(x, strategy=strategy_name)
     np.testing.assert_array_equal(x, before)
 
 

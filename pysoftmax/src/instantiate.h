@@ -1,17 +1,49 @@
-/* instantiate.h -- softmax_body.h for float and double; define ISA (a name
-   suffix) before including. */
+/* instantiate.h -- the kernel bodies for float and double, each with the
+   exact exp (suffix _f32_/_f64_) and in base 2 with the approximate 2^t
+   (_f32a_/_f64a_, forward kernels only); define ISA (a name suffix) before
+   including.  BASE_LOG is the natural log of the kernels' base.  The
+   approximate kernels sum longer blocks in T (less overhead per row: 1.4x
+   instead of 1.2x faster than exact on 64x1000 float32, measured). */
 #define T float
 #define EXP psm_expf
+#define BASE_LOG 1.0
+#define SUM_BLOCK PSM_BLOCK
 #define FN(name) PSM_CAT(PSM_CAT(name, _f32_), ISA)
+#include "softmax_body.h"
+#include "support_body.h"
+#undef EXP
+#undef BASE_LOG
+#undef SUM_BLOCK
+#undef FN
+#define EXP psm_exp2f_approx
+#define BASE_LOG 0.6931471805599453
+#define SUM_BLOCK PSM_BLOCK_APPROX
+#define FN(name) PSM_CAT(PSM_CAT(name, _f32a_), ISA)
 #include "softmax_body.h"
 #undef T
 #undef EXP
+#undef BASE_LOG
+#undef SUM_BLOCK
 #undef FN
 
 #define T double
 #define EXP psm_exp
+#define BASE_LOG 1.0
+#define SUM_BLOCK PSM_BLOCK
 #define FN(name) PSM_CAT(PSM_CAT(name, _f64_), ISA)
+#include "softmax_body.h"
+#include "support_body.h"
+#undef EXP
+#undef BASE_LOG
+#undef SUM_BLOCK
+#undef FN
+#define EXP psm_exp2_approx
+#define BASE_LOG 0.6931471805599453
+#define SUM_BLOCK PSM_BLOCK_APPROX
+#define FN(name) PSM_CAT(PSM_CAT(name, _f64a_), ISA)
 #include "softmax_body.h"
 #undef T
 #undef EXP
+#undef BASE_LOG
+#undef SUM_BLOCK
 #undef FN

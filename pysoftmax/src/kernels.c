@@ -10,10 +10,12 @@
 #include "psm_exp.h"
 
 #define PSM_BLOCK 256   /* terms summed in T before the compensated double sum */
+#define PSM_BLOCK_APPROX 2048   /* the same for approx=True (sum error <= 1.5e-5) */
 #ifndef PSM_SHORT
 #define PSM_SHORT 64    /* rows this short take the tiled short-row kernel */
 #endif
 #define PSM_TILE 32     /* rows per tile there */
+#define PSM_NEAR_ONE 1.125   /* log_softmax sums below this are split (softmax_body.h) */
 #define PSM_CAT_(a, b) a##b
 #define PSM_CAT(a, b) PSM_CAT_(a, b)
 
@@ -24,7 +26,14 @@ PSM_INLINE void psm_neumaier_add(double *sum, double *comp, double v)
     *sum = t;
 }
 
-PSM_INLINE double psm_log(double s) { return log(s); }
+/* log(ones + others): ones terms equal to 1 exactly, and the sum of the
+   others.  log1p keeps the log of a sum close to 1 accurate: for one such
+   term (the row's max) it is log1p(others), so log_softmax at the max is
+   -log1p(others) and not 0 when the others are tiny. */
+PSM_INLINE double psm_log_sum(double ones, double others)
+{
+    return ones > 0 ? log(ones) + log1p(others / ones) : log(others);
+}
 
 #define ISA generic
 #include "instantiate.h"
@@ -48,26 +57,38 @@ PSM_INLINE double psm_log(double s) { return log(s); }
 #endif
 #endif
 
+/* The entry points of one (type, ISA); forward kernels [0] exact, [1] approx. */
+#define PSM_FIELDS(T, t)                                                                   \
+    struct {                                                                               \
+        void (*rows[2])(const T *, Py_ssize_t, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, \
+                        int);                                                              \
+        void (*masked_rows[2])(const T *, Py_ssize_t, const unsigned char *, Py_ssize_t,   \
+                               T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);           \
+        void (*cols[2])(const T *, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);       \
+        void (*exp[2])(const T *, T *, Py_ssize_t);                                        \
+        void (*grad_rows)(const T *, Py_ssize_t, const T *, Py_ssize_t, T *, Py_ssize_t,   \
+                          Py_ssize_t, Py_ssize_t, int);                                    \
+        T (*max)(const T *, Py_ssize_t);                                                   \
+        void (*colmax)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);                \
+        void (*shift)(const T *, T *, Py_ssize_t, T);                                      \
+        double (*log_sum)(const T *, Py_ssize_t);                                          \
+        void (*col_log_sum)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);           \
+    } t
+
 typedef struct {
     const char *isa;
-    void (*rows_f32)(const float *, Py_ssize_t, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
-    void (*rows_f64)(const double *, Py_ssize_t, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
-    void (*cols_f32)(const float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
-    void (*cols_f64)(const double *, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
-    void (*exp_f32)(const float *, float *, Py_ssize_t);
-    void (*exp_f64)(const double *, double *, Py_ssize_t);
-    float (*max_f32)(const float *, Py_ssize_t);
-    double (*max_f64)(const double *, Py_ssize_t);
-    void (*colmax_f32)(const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, float *);
-    void (*colmax_f64)(const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double *);
-    void (*shift_f32)(const float *, float *, Py_ssize_t, float);
-    void (*shift_f64)(const double *, double *, Py_ssize_t, double);
+    PSM_FIELDS(float, f32);
+    PSM_FIELDS(double, f64);
 } psm_table;
 
-#define PSM_TABLE(name)                                                               \
-    {#name, rows_f32_##name, rows_f64_##name, cols_f32_##name, cols_f64_##name,       \
-     exp_f32_##name, exp_f64_##name, max_f32_##name, max_f64_##name,                  \
-     colmax_f32_##name, colmax_f64_##name, shift_f32_##name, shift_f64_##name}
+#define PSM_TYPE_TABLE(t, isa)                                                     \
+    {{rows_##t##_##isa, rows_##t##a_##isa},                                        \
+     {masked_rows_##t##_##isa, masked_rows_##t##a_##isa},                          \
+     {cols_##t##_##isa, cols_##t##a_##isa},                                        \
+     {exp_##t##_##isa, exp_##t##a_##isa},                                          \
+     grad_rows_##t##_##isa, max_##t##_##isa, colmax_##t##_##isa, shift_##t##_##isa, \
+     log_sum_##t##_##isa, col_log_sum_##t##_##isa}
+#define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
 
 static const psm_table psm_generic = PSM_TABLE(generic);
 #ifdef PSM_HAVE_AVX2
@@ -87,43 +108,44 @@ const char *psm_init(int force_generic)
     return psm->isa;
 }
 
-void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, int log)
-{
-    psm->rows_f32(x, ldx, y, ldy, rows, n, log);
-}
+/* The entry points of kernels.h, for each type: call the current table. */
+#define PSM_ENTRY_POINTS(T, t)                                                                \
+    void psm_rows_##t(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy, Py_ssize_t rows,    \
+                      Py_ssize_t n, T s, int log, int approx)                                \
+    {                                                                                         \
+        psm->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                            \
+    }                                                                                         \
+    void psm_masked_rows_##t(const T *x, Py_ssize_t ldx, const unsigned char *w,              \
+                             Py_ssize_t ldw, T *y, Py_ssize_t ldy, Py_ssize_t rows,           \
+                             Py_ssize_t n, T s, int log, int approx)                          \
+    {                                                                                         \
+        psm->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log);             \
+    }                                                                                         \
+    void psm_cols_##t(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s,      \
+                      int log, int approx)                                                    \
+    {                                                                                         \
+        psm->t.cols[approx != 0](x, y, n, ld, w, s, log);                                     \
+    }                                                                                         \
+    void psm_grad_rows_##t(const T *y, Py_ssize_t ldy, const T *dy, Py_ssize_t lddy, T *out, \
+                           Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)            \
+    {                                                                                         \
+        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                           \
+    }                                                                                         \
+    void psm_exp_##t(const T *x, T *y, Py_ssize_t n, int approx)                              \
+    {                                                                                         \
+        psm->t.exp[approx != 0](x, y, n);                                                     \
+    }                                                                                         \
+    T psm_max_##t(const T *x, Py_ssize_t n) { return psm->t.max(x, n); }                     \
+    void psm_colmax_##t(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *m)          \
+    {                                                                                         \
+        psm->t.colmax(x, n, ld, w, m);                                                        \
+    }                                                                                         \
+    void psm_shift_##t(const T *x, T *y, Py_ssize_t n, T c) { psm->t.shift(x, y, n, c); }    \
+    double psm_log_sum_##t(const T *e, Py_ssize_t n) { return psm->t.log_sum(e, n); }         \
+    void psm_col_log_sum_##t(const T *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *c)     \
+    {                                                                                         \
+        psm->t.col_log_sum(e, n, ld, w, c);                                                   \
+    }
 
-void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, int log)
-{
-    psm->rows_f64(x, ldx, y, ldy, rows, n, log);
-}
-
-void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
-{
-    psm->cols_f32(x, y, n, ld, w, log);
-}
-
-void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
-{
-    psm->cols_f64(x, y, n, ld, w, log);
-}
-
-void psm_exp_f32(const float *x, float *y, Py_ssize_t n) { psm->exp_f32(x, y, n); }
-void psm_exp_f64(const double *x, double *y, Py_ssize_t n) { psm->exp_f64(x, y, n); }
-
-float psm_max_f32(const float *x, Py_ssize_t n) { return psm->max_f32(x, n); }
-double psm_max_f64(const double *x, Py_ssize_t n) { return psm->max_f64(x, n); }
-
-void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m)
-{
-    psm->colmax_f32(x, n, ld, w, m);
-}
-
-void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
-{
-    psm->colmax_f64(x, n, ld, w, m);
-}
-
-void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c) { psm->shift_f32(x, y, n, c); }
-void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c) { psm->shift_f64(x, y, n, c); }
+PSM_ENTRY_POINTS(float, f32)
+PSM_ENTRY_POINTS(double, f64)

@@ -1,9 +1,24 @@
 /*
  * softmax_body.h -- the softmax kernels, written once and included by
- * kernels.c for each (type, ISA) pair.  Before including, define:
+ * kernels.c for each (type, exp, ISA).  Before including, define:
  *   T        float or double
- *   EXP      psm_expf or psm_exp (psm_exp.h)
- *   FN(name) the name of a function for this (type, ISA), e.g. name##_f32_avx2
+ *   EXP      the exponential of the kernels' base (psm_exp.h): psm_expf or
+ *            psm_exp (base e), or psm_exp2f_approx or psm_exp2_approx (base 2)
+ *   BASE_LOG the natural log of that base: 1.0, or ln 2
+ *   SUM_BLOCK terms summed in T before the compensated double sum
+ *   FN(name) the name of a function for this (type, exp, ISA), e.g. rows_f32_avx2
+ *
+ * Every kernel takes a scale s (softmax of s*x; s = 1 is the plain softmax,
+ * bit for bit: fma(1, x, -m) = x - m) and a flag log.  Inside, s becomes
+ * s / BASE_LOG, so that EXP(s*x - m) is exp of the user's s*x - max in any
+ * base; logs are converted back (c / BASE_LOG, y * BASE_LOG; no-ops in base
+ * e).  log_softmax keeps its largest element accurate: when a row's sum is
+ * below PSM_NEAR_ONE, it is summed again with the terms equal to 1 (the
+ * max) counted apart from the others (split_sum), and the log of the sum is
+ * log1p(others) for one such term (psm_log_sum); so y at the max is
+ * -log1p(others), not 0, when the others are tiny.  (Above PSM_NEAR_ONE the
+ * plain sum is accurate enough: |log(sum)| > 0.11.)  The cols and masked
+ * kernels split the sums in the same pass instead.
  *
  * Design: two kernel shapes cover every call (the Python layer reshapes or
  * copies into one of them).
@@ -16,7 +31,9 @@
  *   cols kernel  x[n][ld], w <= PSM_COLS columns of a non-last-axis problem
  *                (outer, n, inner): the same three passes, vectorised across
  *                the contiguous columns instead of transposing.
- * Sums are OpenMP SIMD reductions over blocks of PSM_BLOCK elements, whose
+ * and a third for where=: masked_rows, rows with a byte mask (1 = selected),
+ * three plain passes per row.
+ * Sums are OpenMP SIMD reductions over blocks of SUM_BLOCK elements, whose
  * partial sums are added in double with compensation: accurate for any n, and
  * a row's result depends only on the instruction set, not on its address, the
  * thread count or the caller's layout (tests/test_layout.py checks this).
@@ -24,48 +41,53 @@
  * and a pass touches the three rows r-1, r, r+1 at the same index only.
  */
 
-/* max over x[0..n), n >= 1.  A NaN may or may not win; it reaches the result
-   anyway through exp(NaN - m) in the sum. */
-PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n)   /* IN x[n] */
+/* max over s*x[0..n), n >= 1.  A NaN may or may not win; it reaches the
+   result anyway through exp(NaN - m) in the sum. */
+PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n, T s)   /* IN x[n] */
 {
-    T m = x[0];
+    T m = s * x[0];
 #pragma omp simd reduction(max:m)
-    for (Py_ssize_t j = 0; j < n; j++)
-        m = x[j] > m ? x[j] : m;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const T v = s * x[j];
+        m = v > m ? v : m;
+    }
     return m;
 }
 
 /* One pass over row r of a chunk, the heart of the row kernels:
-     e = exp(x[j] - m), stored to y[j] (softmax) and summed;
-     if next: the max of the next row, xn[j], is folded into *mn;
+     e = exp(s*x[j] - m), stored to y[j] (softmax) and summed;
+     if next: the max of the next row, s*xn[j], is folded into *mn;
      if prev: the previous row is finished: yp[j] *= cp (softmax) or
-              yp[j] = (xp[j] - mp) - cp (log_softmax, cp = log of its sum).
+              yp[j] = (s*xp[j] - mp) - cp (log_softmax, cp = log of its sum).
    The exp has a long dependency chain; the other two streams are short
    independent operations that fill the issue slots it leaves idle, so the
    max and finishing passes cost almost nothing.  Sums: OpenMP SIMD
-   reductions over blocks of PSM_BLOCK elements, added in double with
+   reductions over blocks of SUM_BLOCK elements, added in double with
    Neumaier compensation.  next, prev and log are constants in each of the
    eight specialisations below. */
-PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
+PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m,
                                  const T *xn, T *mn, T *yp, const T *xp, T mp, T cp,
                                  const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
     T mx = *mn;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += PSM_BLOCK) {
-        const Py_ssize_t len = n - j0 < PSM_BLOCK ? n - j0 : PSM_BLOCK;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
         const T *xb = x + j0, *xnb = xn + j0, *xpb = xp + j0;
         T *yb = y + j0, *ypb = yp + j0;
         T part = 0;
 #pragma omp simd reduction(+:part) reduction(max:mx)
         for (Py_ssize_t j = 0; j < len; j++) {
-            T e = EXP(xb[j] - m);
+            T e = EXP(s * xb[j] - m);
             if (!log) yb[j] = e;
             part += e;
-            if (next) mx = xnb[j] > mx ? xnb[j] : mx;
+            if (next) {
+                const T v = s * xnb[j];
+                mx = v > mx ? v : mx;
+            }
             if (prev) {
                 if (!log) ypb[j] *= cp;
-                else ypb[j] = (xpb[j] - mp) - cp;
+                else ypb[j] = ((s * xpb[j] - mp) - cp) * (T)BASE_LOG;
             }
         }
         psm_neumaier_add(&sum, &comp, (double)part);
@@ -75,9 +97,9 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T m,
 }
 
 /* The finishing pass of a row on its own: y = e * c (softmax; e the row's
-   exp, which may be y itself) or y = (x - m) - c (log_softmax; c the log of
-   the sum).  src is e for softmax, x for log_softmax. */
-PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T m, T c, const int log)
+   exp, which may be y itself) or y = (s*x - m) - c (log_softmax; c the log
+   of the sum).  src is e for softmax, x for log_softmax. */
+PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T c, const int log)
 {
     if (!log) {
 #pragma omp simd
@@ -86,11 +108,60 @@ PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T m, T c, const int
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = (src[j] - m) - c;
+            y[j] = ((s * src[j] - m) - c) * (T)BASE_LOG;
     }
 }
 
-/* y = exp(x) elementwise with EXP (y may be x): the short-row kernel's exp
+/* The log, in the kernels' base, of a row's sum: (ones, others) as psm_log_sum
+   takes them. */
+PSM_INLINE T FN(log_of_sum)(double ones, double others)
+{
+    return (T)(psm_log_sum(ones, others) / BASE_LOG);
+}
+
+/* The sum of a row's exp e[n] as (ones, others): the count of terms equal to
+   1 and the compensated sum of the rest (see psm_log_sum). */
+PSM_INLINE double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)   /* IN e[n] */
+{
+    double sum = 0.0, comp = 0.0, k = 0.0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+        T part = 0, kb = 0;
+#pragma omp simd reduction(+:part, kb)
+        for (Py_ssize_t j = 0; j < len; j++) {
+            part += e[j0 + j] == 1 ? 0 : e[j0 + j];
+            kb += e[j0 + j] == 1 ? 1 : 0;
+        }
+        psm_neumaier_add(&sum, &comp, (double)part);
+        k += kb;
+    }
+    *ones = k;
+    return sum + comp;
+}
+
+/* The sum of exp(s*x - m) over x[n] split as split_sum does, for a row whose
+   exp was not kept. */
+static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
+                                                          double *ones)   /* IN x[n] */
+{
+    double sum = 0.0, comp = 0.0, k = 0.0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+        T part = 0, kb = 0;
+#pragma omp simd reduction(+:part, kb)
+        for (Py_ssize_t j = 0; j < len; j++) {
+            const T e = EXP(s * x[j0 + j] - m);
+            part += e == 1 ? 0 : e;
+            kb += e == 1 ? 1 : 0;
+        }
+        psm_neumaier_add(&sum, &comp, (double)part);
+        k += kb;
+    }
+    *ones = k;
+    return sum + comp;
+}
+
+/* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
    pass, and the tests check EXP through it for each ISA. */
 static __attribute__((noinline)) void FN(exp)(const T *x, T *y, Py_ssize_t n)   /* IN x[n], OUT y[n] */
 {
@@ -104,10 +175,10 @@ static __attribute__((noinline)) void FN(exp)(const T *x, T *y, Py_ssize_t n)   
    slower); as separate functions all eight vectorize.  One call per row. */
 #define PSM_PASS(nx, pv, lg)                                                       \
     static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                 \
-        const T *x, T *y, Py_ssize_t n, T m, const T *xn, T *mn, T *yp,            \
+        const T *x, T *y, Py_ssize_t n, T s, T m, const T *xn, T *mn, T *yp,       \
         const T *xp, T mp, T cp)                                                   \
     {                                                                              \
-        return FN(fused_pass)(x, y, n, m, xn, mn, yp, xp, mp, cp, nx, pv, lg);     \
+        return FN(fused_pass)(x, y, n, s, m, xn, mn, yp, xp, mp, cp, nx, pv, lg);  \
     }
 PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
@@ -120,9 +191,10 @@ PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
    of forming one chain as in the pipelined kernel.  A row's result depends
    only on its own elements. */
 static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                           Py_ssize_t rows, Py_ssize_t n, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+                           Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
     T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], c[PSM_TILE];
+    s = (T)((double)s / BASE_LOG);
     for (Py_ssize_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
         const Py_ssize_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
         const T *xt = x + r0 * ldx;
@@ -130,23 +202,30 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
         for (Py_ssize_t r = 0; r < nr; r++) {
             const T *xr = xt + r * ldx;
             T *er = e + r * n;
-            const T mr = FN(row_max)(xr, n);
+            const T mr = FN(row_max)(xr, n, s);
 #pragma omp simd
             for (Py_ssize_t j = 0; j < n; j++)
-                er[j] = xr[j] - mr;
+                er[j] = s * xr[j] - mr;
             m[r] = mr;
         }
         FN(exp)(e, e, nr * n);
         for (Py_ssize_t r = 0; r < nr; r++) {
             const T *er = e + r * n;
-            T s = 0;
-#pragma omp simd reduction(+:s)
+            T sum = 0;
+#pragma omp simd reduction(+:sum)
             for (Py_ssize_t j = 0; j < n; j++)
-                s += er[j];
-            c[r] = log ? (T)psm_log((double)s) : (T)(1.0 / (double)s);
+                sum += er[j];
+            if (!log) {
+                c[r] = (T)(1.0 / (double)sum);
+            } else if (sum < PSM_NEAR_ONE) {
+                double ones, others = FN(split_sum)(er, n, &ones);
+                c[r] = FN(log_of_sum)(ones, others);
+            } else {
+                c[r] = FN(log_of_sum)(0, (double)sum);
+            }
         }
         for (Py_ssize_t r = 0; r < nr; r++)
-            FN(finish)(yt + r * ldy, log ? xt + r * ldx : e + r * n, n, m[r], c[r], log);
+            FN(finish)(yt + r * ldy, log ? xt + r * ldx : e + r * n, n, s, m[r], c[r], log);
     }
 }
 
@@ -155,42 +234,115 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
    and finishes row r-1.  Every row goes through the same sequence of
    operations, so its result does not depend on where a chunk starts. */
 static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                     Py_ssize_t rows, Py_ssize_t n, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+                     Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
-    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, const T *, T *, T *, const T *, T, T);
+    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, T, const T *, T *, T *, const T *,
+                             T, T);
     static const pass_t passes[8] = {   /* index: next * 4 + prev * 2 + log */
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
     log = log != 0;
     if (n <= PSM_SHORT) {
-        FN(short_rows)(x, ldx, y, ldy, rows, n, log);
+        FN(short_rows)(x, ldx, y, ldy, rows, n, s, log);
         return;
     }
-    T m = FN(row_max)(x, n), mp = 0, cp = 0;
+    s = (T)((double)s / BASE_LOG);
+    T m = FN(row_max)(x, n, s), mp = 0, cp = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
         const int next = r + 1 < rows, prev = r > 0;
         const T *xr = x + r * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
         T *yr = y + r * ldy, *yp = prev ? yr - ldy : yr;
-        T mn = next ? xn[0] : 0;
-        double s = passes[next * 4 + prev * 2 + log](xr, yr, n, m, xn, &mn, yp, xp, mp, cp);
+        T mn = next ? s * xn[0] : 0;
+        double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, s, m, xn, &mn, yp, xp, mp, cp);
+        if (!log) {
+            cp = (T)(1.0 / sum);
+        } else if (sum < PSM_NEAR_ONE) {   /* x[r] is intact until the next pass */
+            double ones, others = FN(split_exp_sum)(xr, n, s, m, &ones);
+            cp = FN(log_of_sum)(ones, others);
+        } else {
+            cp = FN(log_of_sum)(0, sum);
+        }
         mp = m;
-        cp = log ? (T)psm_log(s) : (T)(1.0 / s);
         m = mn;
     }
-    FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, mp, cp, log);
+    FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, s,
+               mp, cp, log);
 }
 
-/* m[k] = max over i of x[i*ld + k], for the w columns k of an (n, ld) block. */
+/* Rows with a mask: row r of w (row stride ldw, possibly 0 for one mask
+   shared by all rows) selects the elements w[j] != 0; the others get 0
+   (log_softmax: -inf), and so do all elements of a row with none selected.
+   Per row: the max over the selected elements and whether there are any;
+   exp of the selected, stored and summed as in the rows kernel; finish.
+   x is never copied; masked-out x may hold anything (NaN, inf). */
+static void FN(masked_rows)(const T *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
+                            T *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, T s,
+                            int log)   /* IN x[rows][ldx], w[rows][ldw], OUT y[rows][ldy] */
+{
+    s = (T)((double)s / BASE_LOG);
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const T *xr = x + r * ldx;
+        const unsigned char *wr = w + r * ldw;
+        T *yr = y + r * ldy;
+        T m = -(T)INFINITY;
+        unsigned char any = 0;
+#pragma omp simd reduction(max:m) reduction(|:any)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const T v = wr[j] ? s * xr[j] : -(T)INFINITY;
+            m = v > m ? v : m;
+            any |= wr[j];
+        }
+        if (!any) {
+            const T fill = log ? -(T)INFINITY : 0;
+            for (Py_ssize_t j = 0; j < n; j++)
+                yr[j] = fill;
+            continue;
+        }
+        double sum = 0.0, comp = 0.0, ones = 0.0;
+        for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+            const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+            const T *xb = xr + j0;
+            const unsigned char *wb = wr + j0;
+            T *yb = yr + j0;
+            T part = 0, kb = 0;
+#pragma omp simd reduction(+:part, kb)
+            for (Py_ssize_t j = 0; j < len; j++) {
+                const T e = wb[j] ? EXP(s * xb[j] - m) : 0;
+                if (!log) {
+                    yb[j] = e;
+                    part += e;
+                } else {
+                    part += e == 1 ? 0 : e;
+                    kb += e == 1 ? 1 : 0;
+                }
+            }
+            psm_neumaier_add(&sum, &comp, (double)part);
+            ones += kb;
+        }
+        if (!log) {
+            FN(finish)(yr, yr, n, s, m, (T)(1.0 / (sum + comp)), 0);
+        } else {
+            const T c = FN(log_of_sum)(ones, sum + comp);
+#pragma omp simd
+            for (Py_ssize_t j = 0; j < n; j++)
+                yr[j] = wr[j] ? ((s * xr[j] - m) - c) * (T)BASE_LOG : -(T)INFINITY;
+        }
+    }
+}
+
+/* m[k] = max over i of s*x[i*ld + k], for the w columns k of an (n, ld) block. */
 PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                                T *m)   /* IN x[n][ld], OUT m[w] */
+                                T s, T *m)   /* IN x[n][ld], OUT m[w] */
 {
     for (Py_ssize_t k = 0; k < w; k++)
-        m[k] = x[k];
+        m[k] = s * x[k];
     for (Py_ssize_t i = 1; i < n; i++) {
         const T *xi = x + i * ld;
 #pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++)
-            m[k] = xi[k] > m[k] ? xi[k] : m[k];
+        for (Py_ssize_t k = 0; k < w; k++) {
+            const T v = s * xi[k];
+            m[k] = v > m[k] ? v : m[k];
+        }
     }
 }
 
@@ -199,33 +351,40 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
    full vector width of T), then are added in double with compensation. */
 #define PSM_COL_BLOCK 64
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                              const int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
+                              T s, const int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
 {
-    T m[PSM_COLS], c[PSM_COLS], part[PSM_COLS];
-    double sum[PSM_COLS], comp[PSM_COLS];
+    T m[PSM_COLS], c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
+    double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
 
-    FN(colmax_impl)(x, n, ld, w, m);
+    FN(colmax_impl)(x, n, ld, w, s, m);
     for (Py_ssize_t k = 0; k < w; k++)
-        sum[k] = comp[k] = 0.0;
+        sum[k] = comp[k] = ones[k] = 0.0;
     for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
         const Py_ssize_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
         for (Py_ssize_t k = 0; k < w; k++)
-            part[k] = 0;
+            part[k] = kb[k] = 0;
         for (Py_ssize_t i = i0; i < i1; i++) {
             const T *xi = x + i * ld;
             T *yi = y + i * ld;
 #pragma omp simd
             for (Py_ssize_t k = 0; k < w; k++) {
-                T e = EXP(xi[k] - m[k]);
-                if (!log) yi[k] = e;
-                part[k] += e;
+                T e = EXP(s * xi[k] - m[k]);
+                if (!log) {
+                    yi[k] = e;
+                    part[k] += e;
+                } else {
+                    part[k] += e == 1 ? 0 : e;
+                    kb[k] += e == 1 ? 1 : 0;
+                }
             }
         }
-        for (Py_ssize_t k = 0; k < w; k++)
+        for (Py_ssize_t k = 0; k < w; k++) {
             psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
+            ones[k] += kb[k];
+        }
     }
     for (Py_ssize_t k = 0; k < w; k++)
-        c[k] = log ? (T)psm_log(sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
+        c[k] = log ? FN(log_of_sum)(ones[k], sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
     for (Py_ssize_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
@@ -236,7 +395,7 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
         } else {
 #pragma omp simd
             for (Py_ssize_t k = 0; k < w; k++)
-                yi[k] = (xi[k] - m[k]) - c[k];
+                yi[k] = ((s * xi[k] - m[k]) - c[k]) * (T)BASE_LOG;
         }
     }
 }
@@ -245,37 +404,22 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
 /* Two specialisations, so that no loop keeps a run-time `log` test (GCC
    left one instantiation unvectorized when it did). */
 static __attribute__((noinline)) void FN(cols_softmax)(const T *x, T *y, Py_ssize_t n,
-                                                       Py_ssize_t ld, Py_ssize_t w)
+                                                       Py_ssize_t ld, Py_ssize_t w, T s)
 {
-    FN(cols_impl)(x, y, n, ld, w, 0);
+    FN(cols_impl)(x, y, n, ld, w, s, 0);
 }
 
 static __attribute__((noinline)) void FN(cols_log_softmax)(const T *x, T *y, Py_ssize_t n,
-                                                           Py_ssize_t ld, Py_ssize_t w)
+                                                           Py_ssize_t ld, Py_ssize_t w, T s)
 {
-    FN(cols_impl)(x, y, n, ld, w, 1);
+    FN(cols_impl)(x, y, n, ld, w, s, 1);
 }
 
-static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
+static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s, int log)
 {
+    s = (T)((double)s / BASE_LOG);
     if (log)
-        FN(cols_log_softmax)(x, y, n, ld, w);
+        FN(cols_log_softmax)(x, y, n, ld, w, s);
     else
-        FN(cols_softmax)(x, y, n, ld, w);
-}
-
-
-/* Building blocks for strategies that do the rest with a vendor library. */
-static T FN(max)(const T *x, Py_ssize_t n) { return FN(row_max)(x, n); }   /* IN x[n], n >= 1 */
-
-static void FN(colmax)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *m)
-{
-    FN(colmax_impl)(x, n, ld, w, m);
-}
-
-static void FN(shift)(const T *x, T *y, Py_ssize_t n, T c)   /* y = x - c; y may be x */
-{
-#pragma omp simd
-    for (Py_ssize_t j = 0; j < n; j++)
-        y[j] = x[j] - c;
+        FN(cols_softmax)(x, y, n, ld, w, s);
 }

@@ -4,8 +4,14 @@
     availability() -> str | None  why the strategy cannot run here, or None
     is_usable_for(problem) -> str | None
                                   why it cannot compute `problem`, or None
-    run(problem, x, y, n_threads) compute y from x (canonical arrays, below) on
-                                  n_threads threads (dispatch.py decides)
+    run(problem, x, y, n_threads, **inputs)
+                                  compute y from x (canonical arrays, below) on
+                                  n_threads threads (dispatch.py decides);
+                                  inputs: where= (the mask, canonical shape,
+                                  bool; rows contiguous for kind "last") if
+                                  problem.masked, scale= (a scalar of the
+                                  compute dtype) if problem.scaled, dy= (the
+                                  second operand) for a gradient
     CONTIGUOUS (optional)         True: give it C-contiguous arrays only
     versions() (optional)         library versions for get_config()
 
@@ -17,14 +23,24 @@ accept:
     kind "inner": x, y of shape (outer, n, inner), C-contiguous; the softmax
                   along axis 1 (a non-last axis, e.g. the channels of NCHW).
 y may be the very same array as x (in place); it never overlaps x otherwise.
+For the gradients (ops "softmax_grad", "log_softmax_grad") x is the forward
+output and dy the incoming gradient, both in the same canonical form.
+
+A strategy declines (is_usable_for) what it does not implement: the features
+(masked, scaled, approx) and ops it lacks, so that dispatch routes the call
+to one that has them.  `approx` permits an error up to its documented bound;
+computing exactly meets it too.
 """
 from collections import namedtuple
 
 from . import mkl, onednn, reference, vectorized
 
-Problem = namedtuple("Problem", "op dtype kind shape")
-Problem.__doc__ = """One call, normalised: op ('softmax' or 'log_softmax'), the
-compute dtype, kind ('last' or 'inner') and the canonical shape."""
+Problem = namedtuple("Problem", "op dtype kind shape masked scaled approx",
+                     defaults=(False, False, False))
+Problem.__doc__ = """One call, normalised: op ('softmax', 'log_softmax',
+'softmax_grad' or 'log_softmax_grad'), the compute dtype, kind ('last' or
+'inner'), the canonical shape, and the features asked for: masked (where=),
+scaled (scale=), approx (approx=True)."""
 
 Status = namedtuple("Status", "available reason")
 

@@ -1,7 +1,8 @@
-"""What the strategies with compiled drivers (vectorized, mkl) share."""
+"""What the strategies with compiled drivers share."""
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FORWARD_OPS = ("softmax", "log_softmax")
 
 
 def float_dtype_reason(problem):
@@ -11,10 +12,14 @@ def float_dtype_reason(problem):
     return None
 
 
-def run_driver(driver, problem, x, y, n_threads):
-    """Call driver.rows or driver.cols (the drivers' common interface)."""
-    log = problem.op == "log_softmax"
-    if problem.kind == "last":
-        driver.rows(x, y, log, n_threads)
-    else:
-        driver.cols(x, y, log, n_threads)
+def plain_forward_reason(problem, lacks_approx=True):
+    """Why a strategy with only the plain forward pass declines `problem`, or None."""
+    if problem.op not in FORWARD_OPS:
+        return f"has no {problem.op} (backward pass)"
+    if problem.masked:
+        return "has no where= mask"
+    if problem.scaled:
+        return "has no fused scale="
+    if problem.approx and lacks_approx:
+        return "has no fast approximate exp (approx=True)"
+    return None

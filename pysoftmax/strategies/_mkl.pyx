@@ -4,11 +4,13 @@
 Design: per row, the max is our OpenMP SIMD reduction and the shift x - max
 our SIMD loop (src/kernels.c); MKL does the rest: exp (v?Exp), the sum
 (cblas_?asum: every term is positive, so the sum of absolute values is the
-sum), and either the scaling by 1/sum (cblas_?scal) or, for log_softmax, the
-subtraction of v?Ln(sum).  A non-last axis works on each (n, inner) slab:
+sum), and the scaling by 1/sum (cblas_?scal).  log_softmax subtracts the log
+of the sum, taken by our psm_log_sum (src/kernels.c) rather than asum and
+v?Ln: a sum in float rounds 1 + tiny to 1, and the result at the max to 0;
+psm_log_sum counts the terms equal to 1 apart and returns log1p of the rest.  A non-last axis works on each (n, inner) slab:
 column max, v?Sub of it from each row, one v?Exp over the slab, column sums
-by cblas_?gemv with a vector of ones, then v?Mul by the reciprocals or v?Sub
-of the logs.  MKL's sequential layer; rows or slabs in parallel with prange.
+by cblas_?gemv with a vector of ones, then v?Mul by the reciprocals (or, for
+log_softmax, v?Sub of the logs of the column sums by psm_col_log_sum).  MKL's sequential layer; rows or slabs in parallel with prange.
 
 VML mode: VML_HA (high accuracy, about 1 ulp), errors ignored (no errno or
 callbacks), denormals kept (FTZ/DAZ off).  On our AMD machines HA, LA and EP
@@ -28,6 +30,10 @@ cdef extern from "kernels.h" nogil:
     void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
     void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c)
     void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c)
+    double psm_log_sum_f32(const float *e, Py_ssize_t n)
+    double psm_log_sum_f64(const double *e, Py_ssize_t n)
+    void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c)
+    void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c)
 
 cdef MKL_INT64 MODE = VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF
 VML_MODE = "VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF"
@@ -67,12 +73,6 @@ cdef inline void _exp(MKL_INT n, const floating *a, floating *r) noexcept nogil:
     else:
         vmdExp(n, a, r, MODE)
 
-cdef inline void _ln(MKL_INT n, const floating *a, floating *r) noexcept nogil:
-    if floating is float:
-        vmsLn(n, a, r, MODE)
-    else:
-        vmdLn(n, a, r, MODE)
-
 cdef inline void _sub(MKL_INT n, const floating *a, const floating *b, floating *r) noexcept nogil:
     if floating is float:
         vmsSub(n, a, b, r, MODE)
@@ -106,20 +106,31 @@ cdef inline void _colsum(MKL_INT n, MKL_INT w, const floating *a, const floating
         cblas_dgemv(CblasRowMajor, CblasTrans, n, w, 1, a, w, ones, 1, 0, s, 1)
 
 
+cdef inline floating _log_sum(const floating *e, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return <float>psm_log_sum_f32(e, n)
+    else:
+        return psm_log_sum_f64(e, n)
+
+cdef inline void _col_log_sum(const floating *e, Py_ssize_t n, Py_ssize_t w,
+                              floating *c) noexcept nogil:
+    if floating is float:
+        psm_col_log_sum_f32(e, n, w, w, c)
+    else:
+        psm_col_log_sum_f64(e, n, w, w, c)
+
+
 cdef void _row(const floating *x,  # IN  x[n]
                floating *y,        # OUT y[n]; may be x
                floating *tmp,      # scratch[n] (log_softmax)
                MKL_INT n, bint log) noexcept nogil:
-    cdef floating s, ls
     _shift(x, y, n, _max(x, n))          # y = x - max
     if not log:
         _exp(n, y, y)
         _scal(n, 1 / _asum(n, y), y)
     else:
         _exp(n, y, tmp)
-        s = _asum(n, tmp)
-        _ln(1, &s, &ls)
-        _shift(y, y, n, ls)
+        _shift(y, y, n, _log_sum(tmp, n))
 
 
 def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
@@ -159,8 +170,7 @@ cdef void _slab(const floating *x,  # IN  x[n][w]
             _mul(w, y + i * w, c, y + i * w)
     else:
         _exp(n * w, y, e)
-        _colsum(n, w, e, ones, s)
-        _ln(w, s, c)
+        _col_log_sum(e, n, w, c)
         for i in range(n):
             _sub(w, y + i * w, c, y + i * w)
 

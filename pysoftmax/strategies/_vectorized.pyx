@@ -1,10 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Driver of the `vectorized` strategy.
 
-Design: the C kernels (src/kernels.c, src/softmax_body.h) do one row, or one
-block of at most PSM_COLS columns of a non-last-axis problem; these functions
-run them over a whole canonical array, in parallel with prange.  The Python
-layer (strategies/vectorized.py) has already checked dtype and layout.
+Design: the C kernels (src/kernels.c, src/softmax_body.h) do a run of rows,
+or one block of at most PSM_COLS columns of a non-last-axis problem; these
+functions run them over a whole canonical array, in parallel with prange.
+The Python layer (strategies/vectorized.py) has already checked dtype and
+layout.  Forward kernels compute the softmax of scale*x, with the
+approximate exp if approx.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -13,13 +15,25 @@ cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
     const char *psm_init(int force_generic)
     void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, int log)
+                      Py_ssize_t rows, Py_ssize_t n, float s, int log, int approx)
     void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, int log)
-    void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
-    void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, int log)
-    void psm_exp_f32(const float *x, float *y, Py_ssize_t n)
-    void psm_exp_f64(const double *x, double *y, Py_ssize_t n)
+                      Py_ssize_t rows, Py_ssize_t n, double s, int log, int approx)
+    void psm_masked_rows_f32(const float *x, Py_ssize_t ldx, const unsigned char *w,
+                             Py_ssize_t ldw, float *y, Py_ssize_t ldy, Py_ssize_t rows,
+                             Py_ssize_t n, float s, int log, int approx)
+    void psm_masked_rows_f64(const double *x, Py_ssize_t ldx, const unsigned char *w,
+                             Py_ssize_t ldw, double *y, Py_ssize_t ldy, Py_ssize_t rows,
+                             Py_ssize_t n, double s, int log, int approx)
+    void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+                      float s, int log, int approx)
+    void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+                      double s, int log, int approx)
+    void psm_grad_rows_f32(const float *y, Py_ssize_t ldy, const float *dy, Py_ssize_t lddy,
+                           float *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
+    void psm_grad_rows_f64(const double *y, Py_ssize_t ldy, const double *dy, Py_ssize_t lddy,
+                           double *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
+    void psm_exp_f32(const float *x, float *y, Py_ssize_t n, int approx)
+    void psm_exp_f64(const double *x, double *y, Py_ssize_t n, int approx)
 
 
 def init(bint force_generic):
@@ -27,54 +41,85 @@ def init(bint force_generic):
     return psm_init(force_generic).decode()
 
 
-cdef inline void _rows(const floating *x, Py_ssize_t ldx, floating *y, Py_ssize_t ldy,
-                       Py_ssize_t rows, Py_ssize_t n, int log) noexcept nogil:
+cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
+                       floating *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n,
+                       floating s, int log, int approx) noexcept nogil:
+    """Rows [0, rows): the masked kernel if w is not NULL."""
     if floating is float:
-        psm_rows_f32(x, ldx, y, ldy, rows, n, log)
+        if w == NULL:
+            psm_rows_f32(x, ldx, y, ldy, rows, n, s, log, approx)
+        else:
+            psm_masked_rows_f32(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
     else:
-        psm_rows_f64(x, ldx, y, ldy, rows, n, log)
+        if w == NULL:
+            psm_rows_f64(x, ldx, y, ldy, rows, n, s, log, approx)
+        else:
+            psm_masked_rows_f64(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
 
 
 cdef inline void _cols(const floating *x, floating *y, Py_ssize_t n, Py_ssize_t ld,
-                       Py_ssize_t w, int log) noexcept nogil:
+                       Py_ssize_t w, floating s, int log, int approx) noexcept nogil:
     if floating is float:
-        psm_cols_f32(x, y, n, ld, w, log)
+        psm_cols_f32(x, y, n, ld, w, s, log, approx)
     else:
-        psm_cols_f64(x, y, n, ld, w, log)
+        psm_cols_f64(x, y, n, ld, w, s, log, approx)
 
 
-def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
-         floating[:, :] y,         # OUT (rows, n), each row contiguous; may be x
-         bint log, int n_threads):
-    """y[i] = softmax(x[i]) (log_softmax if log) for every row i; n >= 1.
+cdef inline void _grad_rows(const floating *y, Py_ssize_t ldy, const floating *dy,
+                            Py_ssize_t lddy, floating *out, Py_ssize_t ldo, Py_ssize_t rows,
+                            Py_ssize_t n, int log) noexcept nogil:
+    if floating is float:
+        psm_grad_rows_f32(y, ldy, dy, lddy, out, ldo, rows, n, log)
+    else:
+        psm_grad_rows_f64(y, ldy, dy, lddy, out, ldo, rows, n, log)
 
-    Each thread takes one contiguous chunk of rows (the C kernel pipelines
-    the rows of a chunk); a row's result does not depend on the chunking.
+
+def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
+         floating[:, :] y,            # OUT (rows, n), each row contiguous; may be x
+         bint log, int n_threads,
+         floating scale=1, bint approx=False,
+         const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
+    """y[i] = softmax(scale * x[i]) (log_softmax if log) for every row i; n >= 1.
+
+    With `where`, only the elements where it is nonzero take part.  Each
+    thread takes one contiguous chunk of rows (the C kernel pipelines the
+    rows of a chunk); a row's result does not depend on the chunking.
     """
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1], c, r0, r1
-    cdef Py_ssize_t ldx = x.strides[0] // <Py_ssize_t>sizeof(floating)
-    cdef Py_ssize_t ldy = y.strides[0] // <Py_ssize_t>sizeof(floating)
+    cdef Py_ssize_t ldx, ldy, ldw = 0
     cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
+    cdef const unsigned char *w = NULL
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
     if x.strides[0] % sizeof(floating) or y.strides[0] % sizeof(floating):
         raise ValueError("row strides must be multiples of the item size")
+    ldx = x.strides[0] // <Py_ssize_t>sizeof(floating)
+    ldy = y.strides[0] // <Py_ssize_t>sizeof(floating)
+    if where is not None:
+        if where.shape[0] != n_rows or where.shape[1] != n:
+            raise ValueError("where must have the shape of x")
+        if n > 1 and where.strides[1] != 1:
+            raise ValueError("the rows of where must be contiguous")
+        ldw = where.strides[0]
     if n_rows == 0:
         return
+    if where is not None:
+        w = &where[0, 0]
     with nogil:
         if chunks == 1:
-            _rows(&x[0, 0], ldx, &y[0, 0], ldy, n_rows, n, log)
+            _rows(&x[0, 0], ldx, w, ldw, &y[0, 0], ldy, n_rows, n, scale, log, approx)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _rows(&x[r0, 0], ldx, &y[r0, 0], ldy, r1 - r0, n, log)
+                _rows(&x[r0, 0], ldx, NULL if w == NULL else w + r0 * ldw, ldw,
+                      &y[r0, 0], ldy, r1 - r0, n, scale, log, approx)
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
          floating[:, :, ::1] y,         # OUT (outer, n, inner), C-contiguous; may be x
-         bint log, int n_threads):
-    """y[o, :, k] = softmax(x[o, :, k]) (log_softmax if log) for all o, k; n >= 1."""
+         bint log, int n_threads, floating scale=1, bint approx=False):
+    """y[o, :, k] = softmax(scale * x[o, :, k]) (log_softmax if log) for all o, k; n >= 1."""
     cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
     cdef Py_ssize_t blocks = (inner + PSM_COLS - 1) // PSM_COLS
     cdef Py_ssize_t t, o, c0
@@ -82,14 +127,42 @@ def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
         for t in prange(outer * blocks, num_threads=n_threads, schedule='static'):
             o = t // blocks
             c0 = (t % blocks) * PSM_COLS
-            _cols(&x[o, 0, c0], &y[o, 0, c0], n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), log)
+            _cols(&x[o, 0, c0], &y[o, 0, c0], n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0),
+                  scale, log, approx)
 
 
-def exp(const floating[::1] x, floating[::1] y):
-    """y = exp(x) with the kernels' own exp (for the tests)."""
+def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows contiguous
+              const floating[:, :] dy,   # IN  (rows, n) gradient, rows contiguous
+              floating[:, :] out,        # OUT (rows, n), rows contiguous; may be y or dy
+              bint log, int n_threads):
+    """out[i] = the backward pass of softmax (log_softmax if log) for every row i."""
+    cdef Py_ssize_t n_rows = y.shape[0], n = y.shape[1], c, r0, r1
+    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
+    cdef Py_ssize_t ldy, lddy, ldo
+    if n > 1 and (y.strides[1] != sizeof(floating) or dy.strides[1] != sizeof(floating)
+                  or out.strides[1] != sizeof(floating)):
+        raise ValueError("rows must be contiguous")
+    if (y.strides[0] % sizeof(floating) or dy.strides[0] % sizeof(floating)
+            or out.strides[0] % sizeof(floating)):
+        raise ValueError("row strides must be multiples of the item size")
+    ldy = y.strides[0] // <Py_ssize_t>sizeof(floating)
+    lddy = dy.strides[0] // <Py_ssize_t>sizeof(floating)
+    ldo = out.strides[0] // <Py_ssize_t>sizeof(floating)
+    if n_rows == 0:
+        return
+    with nogil:
+        for c in prange(chunks, num_threads=n_threads, schedule='static'):
+            r0 = c * n_rows // chunks
+            r1 = (c + 1) * n_rows // chunks
+            _grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n, log)
+
+
+def exp(const floating[::1] x, floating[::1] y, bint approx=False):
+    """y = exp(x) with the kernels' own exp, or y = 2^x with the approximate
+    base-2 one (approx); for the tests."""
     if x.shape[0] == 0:
         return
     if floating is float:
-        psm_exp_f32(&x[0], &y[0], x.shape[0])
+        psm_exp_f32(&x[0], &y[0], x.shape[0], approx)
     else:
-        psm_exp_f64(&x[0], &y[0], x.shape[0])
+        psm_exp_f64(&x[0], &y[0], x.shape[0], approx)

@@ -1,10 +1,12 @@
 """Strategy `mkl`: Intel MKL's vector math (VML) and CBLAS, after Intel's
 softmax study: our SIMD max and shift, then v?Exp, cblas_?asum, cblas_?scal
-(v?Ln for log_softmax); a column variant for a non-last axis.  MKL's
-sequential layer, rows in parallel with our OpenMP.  float32 and float64.
-The kernels are in _mkl.pyx.
+(for log_softmax the log of the sum by our psm_log_sum, accurate at the max);
+a column variant for a non-last axis.  MKL's sequential layer, rows in
+parallel with our OpenMP.  float32 and float64, the plain forward pass:
+it declines where=, scale=, approx=True and the gradients.  The kernels are
+in _mkl.pyx.
 """
-from ._common import float_dtype_reason, run_driver
+from ._common import float_dtype_reason, plain_forward_reason
 
 NAME = "mkl"
 
@@ -25,7 +27,7 @@ def availability():
 
 
 def is_usable_for(problem):
-    reason = float_dtype_reason(problem)
+    reason = float_dtype_reason(problem) or plain_forward_reason(problem)
     if reason is not None:
         return reason
     if problem.kind == "last":
@@ -38,7 +40,11 @@ def is_usable_for(problem):
 
 
 def run(problem, x, y, n_threads):
-    run_driver(_mkl, problem, x, y, n_threads)
+    log = problem.op == "log_softmax"
+    if problem.kind == "last":
+        _mkl.rows(x, y, log, n_threads)
+    else:
+        _mkl.cols(x, y, log, n_threads)
 
 
 def versions():

@@ -1,16 +1,21 @@
 """Strategy `onednn`: oneDNN's softmax primitive (softmax_accurate and
 softmax_log, forward inference) on float32 rows.
 
-What oneDNN 3.2 handles well, and so what this strategy accepts: float32 and
-the last axis.  It declines float64 (oneDNN has no f64 softmax on CPUs) and a
-non-last axis (oneDNN 3.2 runs it with its reference implementation, `ref:any`,
-about 1000x slower than a memcpy).  Primitives are cached by (rows, n, row
+What oneDNN 3.2 handles well, and so what this strategy accepts: float32
+softmax on the last axis.  It declines float64 (oneDNN has no f64 softmax on
+CPUs), a non-last axis (oneDNN 3.2 runs it with its reference implementation,
+`ref:any`, about 1000x slower than a memcpy), log_softmax (softmax_log rounds
+the result at the largest element to 0 when the other terms are tiny: its
+sum is in float), and where=, scale=, approx=True and the gradients, which
+the primitive does not have.  Primitives are cached by (rows, n, row
 strides, algorithm), at most CACHE_SIZE of them, least recently used dropped.
 """
 import collections
 import threading
 
 import numpy as np
+
+from ._common import plain_forward_reason
 
 NAME = "onednn"
 CONTIGUOUS = True    # strided rows make oneDNN 3.2 fall back to ref:any (measured)
@@ -33,6 +38,12 @@ def availability():
 
 
 def is_usable_for(problem):
+    reason = plain_forward_reason(problem)
+    if reason is not None:
+        return reason
+    if problem.op == "log_softmax":
+        return ("oneDNN's softmax_log rounds the largest element's result to 0 when "
+                "the others are tiny (its sum is in float)")
     if problem.dtype != np.float32:
         return f"oneDNN's CPU softmax computes float32 here, not {problem.dtype}"
     if problem.kind != "last":

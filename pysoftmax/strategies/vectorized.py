@@ -3,7 +3,10 @@
 One pass structure per row while it is in cache (max; exp and sum, storing
 exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
 non-last axis.  The C kernels are in src/, their Cython driver in
-_vectorized.pyx.  float32 and float64.
+_vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
+approx= on every kernel, where= fused into the row kernel (last axis), and
+the gradients on the last axis; it declines where= and the gradients on a
+non-last axis (the reference strategy takes those).
 
 PYSOFTMAX_ISA=generic forces the portable kernels instead of the best ones
 this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
@@ -11,7 +14,7 @@ this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
 import os
 import warnings
 
-from ._common import float_dtype_reason, run_driver
+from ._common import float_dtype_reason
 
 NAME = "vectorized"
 
@@ -47,8 +50,21 @@ def availability():
 
 
 def is_usable_for(problem):
-    return float_dtype_reason(problem)
+    reason = float_dtype_reason(problem)
+    if reason is None and problem.kind != "last":
+        if problem.masked:
+            reason = "has no where= mask on a non-last axis"
+        elif problem.op.endswith("_grad"):
+            reason = f"has no {problem.op} on a non-last axis"
+    return reason
 
 
-def run(problem, x, y, n_threads):
-    run_driver(_vectorized, problem, x, y, n_threads)
+def run(problem, x, y, n_threads, where=None, scale=1, dy=None):
+    log = problem.op.startswith("log")
+    if problem.op.endswith("_grad"):
+        _vectorized.grad_rows(x, dy, y, log, n_threads)
+    elif problem.kind == "last":
+        mask = None if where is None else where.view("u1")
+        _vectorized.rows(x, y, log, n_threads, scale, problem.approx, mask)
+    else:
+        _vectorized.cols(x, y, log, n_threads, scale, problem.approx)
