@@ -66,6 +66,8 @@ def bench(args):
     """Time pysoftmax and its peers against a copy of the same bytes."""
     from pysoftmax import _bench
 
+    if args.features:
+        return bench_features(args)
     strategies = _bench.default_strategies()
     columns = strategies + list(_bench.PEERS)
     all_results = []
@@ -86,6 +88,26 @@ def bench(args):
             _bench.plot(results, [c for c in columns if any(c in r["seconds"] for r in results)],
                         path)
             print(f"plot written to {path}", file=sys.stderr)
+    if args.json:
+        json.dump(all_results, sys.stdout, indent=1)
+        print()
+    return 0
+
+
+def bench_features(args):
+    """The cost of approx=, scale= and where= against a plain call."""
+    from pysoftmax import _bench
+
+    all_results = []
+    for threads in args.threads:
+        results = _bench.feature_bench(dtype=args.dtype, threads=threads, op=args.op,
+                                       rounds=args.rounds)
+        all_results += results
+        if not args.json:
+            print(f"\n{args.op}, {args.dtype}, {threads} thread(s), automatic dispatch: each "
+                  f"feature's time / a plain call's (median of {args.rounds} rounds; "
+                  "below 1 is faster)")
+            print(_bench.format_feature_table(results))
     if args.json:
         json.dump(all_results, sys.stdout, indent=1)
         print()
@@ -116,6 +138,8 @@ def main(argv=None):
     b.add_argument("--rounds", type=_positive, default=7)
     b.add_argument("--json", action="store_true", help="print machine-readable results")
     b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
+    b.add_argument("--features", action="store_true",
+                   help="instead: the cost of approx=, scale= and where= against a plain call")
     args = parser.parse_args(argv)
     if args.command == "tune" and args.budget <= 0:
         parser.error("--budget must be positive")

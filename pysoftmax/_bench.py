@@ -192,6 +192,70 @@ def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None,
     return results
 
 
+# The cost of each feature of the API against a plain call: in-cache rows
+# (64x1000, 16x4000: 256 KB) and the attention shape 12288x128 (6 MB).
+FEATURE_CASES = {
+    "64x1000": ((64, 1000), -1),
+    "16x4000": ((16, 4000), -1),
+    "12288x128": ((12288, 128), -1),
+}
+FEATURES = {
+    "plain": {},
+    "approx": {"approx": True},
+    "scale": {"scale": 0.088},
+    "where": {"where": "full"},         # a mask of x's shape, 90% selected
+    "where-row": {"where": "row"},      # one row mask broadcast to every row
+    "where+scale": {"where": "full", "scale": 0.088},
+}
+
+
+def feature_bench(cases=None, dtype="float32", threads=1, op="softmax", rounds=7,
+                  progress=sys.stderr):
+    """Time each of FEATURES (automatic dispatch) and memcpy on each case."""
+    cases = FEATURE_CASES if cases is None else cases
+    fn = _api.softmax if op == "softmax" else _api.log_softmax
+    rng = np.random.default_rng(0)
+    results = []
+    with _config.num_threads(threads):
+        for i, (name, (shape, axis)) in enumerate(cases.items()):
+            if progress:
+                print(f"\r{i + 1}/{len(cases)} {name} {dtype} {op} features".ljust(78),
+                      end="", file=progress, flush=True)
+            x = rng.standard_normal(shape).astype(dtype)
+            out = np.empty_like(x)
+            masks = {"full": rng.random(shape) < 0.9}
+            masks["row"] = masks["full"][:1]
+            calls = {}
+            for feature, kwargs in FEATURES.items():
+                kw = dict(kwargs)
+                if "where" in kw:
+                    kw["where"] = masks[kw["where"]]
+                calls[feature] = lambda kw=kw: fn(x, axis=axis, out=out, **kw)
+            copy_out = np.empty_like(x)
+            calls["memcpy"] = lambda: np.copyto(copy_out, x)
+            results.append({"case": name, "shape": list(shape), "axis": axis, "dtype": dtype,
+                            "threads": threads, "op": op,
+                            "seconds": best_of_rounds(calls, rounds=rounds)})
+        if progress:
+            print(file=progress)
+    return results
+
+
+def format_feature_table(results):
+    """plain's time and time / memcpy, then each feature's time / plain's."""
+    features = [f for f in FEATURES if f != "plain"]
+    head = ["case", "plain us", "plain/memcpy"] + [f"{f}/plain" for f in features]
+    rows = [head]
+    for r in results:
+        t = r["seconds"]
+        rows.append([r["case"], f"{t['plain'] * 1e6:.1f}", f"{t['plain'] / t['memcpy']:.2f}"]
+                    + [f"{t[f] / t['plain']:.2f}" for f in features])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def format_table(results, columns):
     """A text table: memcpy time, then each column's time / memcpy's, the
     fastest strategy, and auto / fastest strategy."""

@@ -78,6 +78,14 @@ def test_cli_bench():
     assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
 
 
+def test_cli_bench_features():
+    result = _cli("bench", "--features", "--rounds", "1", "--op", "log_softmax")
+    assert result.returncode == 0, result.stderr
+    assert "approx/plain" in result.stdout and "where/plain" in result.stdout
+    for case in ("64x1000", "16x4000", "12288x128"):
+        assert case in result.stdout
+
+
 @pytest.mark.parametrize("args", [[], ["bogus"], ["bench", "--threads", "0"],
                                   ["bench", "--dtype", "int8"], ["tune", "--budget", "-1"],
                                   ["tune", "--threads", "x"]])

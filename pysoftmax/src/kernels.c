@@ -15,6 +15,7 @@
 #define PSM_SHORT 64    /* rows this short take the tiled short-row kernel */
 #endif
 #define PSM_TILE 32     /* rows per tile there */
+#define PSM_MASK_TILE 16384   /* elements per tile of the masked kernel (64 KB float) */
 #define PSM_NEAR_ONE 1.125   /* log_softmax sums below this are split (softmax_body.h) */
 #define PSM_CAT_(a, b) a##b
 #define PSM_CAT(a, b) PSM_CAT_(a, b)
