@@ -268,7 +268,7 @@ def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, m
     impl = choice.strategy
     extra = dict(extra or {})
     views = [a if perm is None else a.transpose(perm) for a in arrays]
-    dense = getattr(impl, "CONTIGUOUS", False)   # the strategy wants dense rows
+    dense = impl.CONTIGUOUS             # the strategy wants dense rows
     ins = [_kernel_array(v, problem, dense) for v in views]
     y = None
     if out is not None and perm is None and out.dtype == problem.dtype:
@@ -370,6 +370,8 @@ def _normalize_axes(axis, ndim):
     """Sorted tuple of non-negative axes; AxisError/ValueError as NumPy."""
     if axis is None:
         return tuple(range(ndim))
+    if axis == -1 and type(axis) is int and ndim > 0:   # the common call, fast
+        return (ndim - 1,)
     axes = tuple(axis) if isinstance(axis, tuple) else (axis,)
     result = []
     for a in axes:

@@ -12,7 +12,7 @@
                                   problem.masked, scale= (a scalar of the
                                   compute dtype) if problem.scaled, dy= (the
                                   second operand) for a gradient
-    CONTIGUOUS (optional)         True: give it C-contiguous arrays only
+    CONTIGUOUS                    True: give it C-contiguous arrays only
     versions() (optional)         library versions for get_config()
 
 The Python layer (_api.py) turns every call into a `Problem` on one of two

@@ -9,6 +9,7 @@ in _mkl.pyx.
 from ._common import float_dtype_reason, plain_forward_reason
 
 NAME = "mkl"
+CONTIGUOUS = False   # rows with their own strides are fine
 
 _MKL_INT_MAX = 2**31 - 1   # LP64 interface: lengths are C ints
 

@@ -17,6 +17,7 @@ import warnings
 from ._common import float_dtype_reason
 
 NAME = "vectorized"
+CONTIGUOUS = False   # rows with their own strides are fine
 
 
 try:
