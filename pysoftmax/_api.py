@@ -359,6 +359,8 @@ def _as_mask(where, shape):
 
 def _as_scale(scale, work_dtype):
     """`scale` as a scalar of the compute dtype; TypeError unless a real scalar."""
+    if type(scale) in (float, int) and abs(scale) < 1e38:    # the common call, fast
+        return work_dtype.type(scale)
     s = np.asarray(scale)
     if s.ndim != 0 or s.dtype.kind not in "iuf":
         raise TypeError(f"scale must be a real scalar, got {scale!r}")
