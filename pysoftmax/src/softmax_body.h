@@ -119,9 +119,11 @@ PSM_INLINE T FN(log_of_sum)(double ones, double others)
     return (T)(psm_log_sum(ones, others) / BASE_LOG);
 }
 
-/* The sum of a row's exp e[n] as (ones, others): the count of terms equal to
-   1 and the compensated sum of the rest (see psm_log_sum). */
-PSM_INLINE double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)   /* IN e[n] */
+/* The sum of a row's exp as (ones, others): the count of terms equal to 1
+   and the compensated sum of the rest (see psm_log_sum).  The terms are v[n]
+   itself, or exp(s*v - m) if from_x (a row whose exp was not kept). */
+PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, double *ones,
+                                 const int from_x)   /* IN v[n] */
 {
     double sum = 0.0, comp = 0.0, k = 0.0;
     for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
@@ -129,28 +131,7 @@ PSM_INLINE double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)   /* IN 
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
         for (Py_ssize_t j = 0; j < len; j++) {
-            part += e[j0 + j] == 1 ? 0 : e[j0 + j];
-            kb += e[j0 + j] == 1 ? 1 : 0;
-        }
-        psm_neumaier_add(&sum, &comp, (double)part);
-        k += kb;
-    }
-    *ones = k;
-    return sum + comp;
-}
-
-/* The sum of exp(s*x - m) over x[n] split as split_sum does, for a row whose
-   exp was not kept. */
-static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
-                                                          double *ones)   /* IN x[n] */
-{
-    double sum = 0.0, comp = 0.0, k = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
-        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
-        T part = 0, kb = 0;
-#pragma omp simd reduction(+:part, kb)
-        for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = EXP(s * x[j0 + j] - m);
+            const T e = from_x ? EXP(s * v[j0 + j] - m) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -159,6 +140,17 @@ static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t
     }
     *ones = k;
     return sum + comp;
+}
+
+static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)
+{
+    return FN(split_impl)(e, n, 1, 0, ones, 0);
+}
+
+static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
+                                                          double *ones)
+{
+    return FN(split_impl)(x, n, s, m, ones, 1);
 }
 
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp

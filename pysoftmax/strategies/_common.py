@@ -12,7 +12,7 @@ def float_dtype_reason(problem):
     return None
 
 
-def plain_forward_reason(problem, lacks_approx=True):
+def plain_forward_reason(problem):
     """Why a strategy with only the plain forward pass declines `problem`, or None."""
     if problem.op not in FORWARD_OPS:
         return f"has no {problem.op} (backward pass)"
@@ -20,6 +20,6 @@ def plain_forward_reason(problem, lacks_approx=True):
         return "has no where= mask"
     if problem.scaled:
         return "has no fused scale="
-    if problem.approx and lacks_approx:
+    if problem.approx:
         return "has no fast approximate exp (approx=True)"
     return None
