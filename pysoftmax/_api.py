@@ -4,14 +4,15 @@ Design: every call is checked completely before anything is written (so a bad
 call leaves `x` and `out` untouched), then reduced to a canonical problem (see
 strategies/__init__.py): the reduced axes become one axis of length n, with
 the axes before it flattened into `rows`/`outer` and the axes after it into
-`inner`.  Axes that are not adjacent are first moved to the end.  The input
+`inner`.  Axes that are not adjacent are first moved to the end, and so are
+the axes of masked calls and gradients (their kernels are row kernels).  The input
 is used in place when its layout already fits the kernels and copied into the
 compute dtype otherwise; `out` is written directly when it fits, else through
 a temporary.  The canonical form depends only on the shape and axes, never on
 the memory layout, so our own kernels give bit-identical results for every
 layout.  A `where` mask is broadcast and brought to the same canonical shape
 (a copy of the mask, 1 byte per element, only when its layout needs it; x is
-not copied for it).  float16 and bfloat16 are computed in float32.
+not copied for it when the axis is already last).  float16 and bfloat16 are computed in float32.
 """
 import math
 import operator
@@ -224,7 +225,7 @@ def _plan(op, x, axis, dtype, where=None, scale=None, approx=False):
         raise TypeError(f"approx must be True or False, got {type(approx).__name__}")
     if x.size == 0:
         return x, result_dtype, None, None, mask, s
-    perm, kind, shape = _canonical(x.shape, axes)
+    perm, kind, shape = _canonical(x.shape, axes, last=mask is not None)
     problem = Problem(op, work_dtype, kind, shape, masked=mask is not None,
                       scaled=s is not None, approx=bool(approx))
     return x, result_dtype, perm, problem, mask, s
@@ -242,8 +243,9 @@ def _compute(op, x, axis, out, dtype, strategy, choice=None, where=None, scale=N
     return _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, extra)
 
 
-def _compute_grad(op, y, dy, axis, out):
-    """The whole backward call."""
+def _plan_grad(op, y, dy, axis):
+    """Check a backward call's arguments; return (y, dy, result dtype, perm,
+    problem), problem None for empty arrays."""
     y, dy = _as_array(y), _as_array(dy)
     if y.shape != dy.shape:
         raise ValueError(f"y and dy must have the same shape, got {y.shape} and {dy.shape}")
@@ -251,12 +253,19 @@ def _compute_grad(op, y, dy, axis, out):
     _check_input_dtype(dy.dtype)
     result_dtype = _result_dtype(_promote(y.dtype, dy.dtype), None)
     axes = _normalize_axes(axis, y.ndim)
+    if y.size == 0:
+        return y, dy, result_dtype, None, None
+    perm, kind, shape = _canonical(y.shape, axes, last=True)
+    return y, dy, result_dtype, perm, Problem(op, _work_dtype(result_dtype), kind, shape)
+
+
+def _compute_grad(op, y, dy, axis, out):
+    """The whole backward call."""
+    y, dy, result_dtype, perm, problem = _plan_grad(op, y, dy, axis)
     _check_out(out, y.shape, result_dtype)
     requested = _config.requested_strategy(None)
-    if y.size == 0:
+    if problem is None:
         return out if out is not None else np.empty(y.shape, result_dtype)
-    perm, kind, shape = _canonical(y.shape, axes)
-    problem = Problem(op, _work_dtype(result_dtype), kind, shape)
     return _execute(problem, perm, [y, dy], out, result_dtype, requested)
 
 
@@ -399,17 +408,18 @@ def _check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
-def _canonical(shape, axes):
+def _canonical(shape, axes, last=False):
     """(perm, kind, canonical shape) for reducing `shape` over `axes`.
 
     perm is None when the axes are adjacent, else the transpose that moves
-    them last.
+    them last; `last` moves them last whenever they are not (kind "last"
+    only: the masked and gradient kernels are row kernels).
     """
     ndim, k = len(shape), len(axes)
     if k == 0:                       # no axis: every element is its own slice
         return None, "last", (math.prod(shape), 1)
     perm = None
-    if axes[-1] - axes[0] + 1 != k:
+    if axes[-1] - axes[0] + 1 != k or (last and math.prod(shape[axes[-1] + 1:]) > 1):
         perm = tuple(i for i in range(ndim) if i not in axes) + axes
         shape = tuple(shape[i] for i in perm)
         axes = tuple(range(ndim - k, ndim))

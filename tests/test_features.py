@@ -238,8 +238,7 @@ def assert_grad_accurate(op, g, y, dy, axis, rel):
 
 
 def run_grad(op, y, dy, strategy, axis=-1, **kwargs):
-    problem = _api.Problem(f"{op}_grad", np.dtype(_api._work_dtype(_api._result_dtype(
-        _api._promote(y.dtype, dy.dtype), None))), *_api._canonical(y.shape, _api._normalize_axes(axis, y.ndim))[1:])
+    problem = _api._plan_grad(f"{op}_grad", y, dy, axis)[4]
     with pysoftmax.strategy(strategy):
         if STRATEGIES[strategy].is_usable_for(problem) is not None:
             with pytest.raises(ValueError, match="cannot compute this call"):

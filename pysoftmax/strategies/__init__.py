@@ -25,6 +25,8 @@ accept:
 y may be the very same array as x (in place); it never overlaps x otherwise.
 For the gradients (ops "softmax_grad", "log_softmax_grad") x is the forward
 output and dy the incoming gradient, both in the same canonical form.
+Masked problems and gradients always come as kind "last" (the Python layer
+moves the axis last, copying if need be).
 
 A strategy declines (is_usable_for) what it does not implement: the features
 (masked, scaled, approx) and ops it lacks, so that dispatch routes the call

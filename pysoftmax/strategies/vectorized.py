@@ -5,8 +5,8 @@ exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
 non-last axis.  The C kernels are in src/, their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
 approx= on every kernel, where= fused into the row kernel (last axis), and
-the gradients on the last axis; it declines where= and the gradients on a
-non-last axis (the reference strategy takes those).
+the gradients (which, like where=, the Python layer always brings to the
+last axis).
 
 PYSOFTMAX_ISA=generic forces the portable kernels instead of the best ones
 this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
@@ -51,13 +51,7 @@ def availability():
 
 
 def is_usable_for(problem):
-    reason = float_dtype_reason(problem)
-    if reason is None and problem.kind != "last":
-        if problem.masked:
-            reason = "has no where= mask on a non-last axis"
-        elif problem.op.endswith("_grad"):
-            reason = f"has no {problem.op} on a non-last axis"
-    return reason
+    return float_dtype_reason(problem)
 
 
 def run(problem, x, y, n_threads, where=None, scale=1, dy=None):
