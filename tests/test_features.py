@@ -59,13 +59,19 @@ def check(op, result, expected, dtype, approx=False):
 
 # ---- where= and scale= ---------------------------------------------------
 
-@st.composite
-def masked_calls(draw):
+def shape_rng_dtype(draw, longest):
+    """A random shape of 1-3 axes (up to `longest` elements in 1-D), a seeded
+    generator and float32 or float64."""
     ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(1, {1: 200, 2: 40, 3: 10}[ndim]),
+    shape = tuple(draw(st.lists(st.integers(1, {1: longest, 2: 40, 3: 10}[ndim]),
                                 min_size=ndim, max_size=ndim)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return shape, rng, draw(st.sampled_from([np.float32, np.float64]))
+
+
+@st.composite
+def masked_calls(draw):
+    shape, rng, dtype = shape_rng_dtype(draw, 200)
     x = (rng.standard_normal(shape) * draw(st.sampled_from([1.0, 30.0]))).astype(dtype)
     # masks of the full shape or broadcast from size-1 axes, sparse or dense
     mshape = tuple(1 if draw(st.booleans()) else s for s in shape)
@@ -249,11 +255,7 @@ def run_grad(op, y, dy, strategy, axis=-1, **kwargs):
 
 @st.composite
 def grad_calls(draw):
-    ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(1, {1: 300, 2: 40, 3: 10}[ndim]),
-                                min_size=ndim, max_size=ndim)))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape, rng, dtype = shape_rng_dtype(draw, 300)
     axis = draw(st.sampled_from([-1, 0, None, (0, -1)]))
     x = rng.standard_normal(shape) * 3
     dy = rng.standard_normal(shape).astype(dtype)
