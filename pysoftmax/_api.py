@@ -239,8 +239,7 @@ def _compute(op, x, axis, out, dtype, strategy, choice=None, where=None, scale=N
     requested = _config.requested_strategy(strategy)
     if problem is None:
         return out if out is not None else np.empty(x.shape, result_dtype)
-    extra = {} if s is None else {"scale": s}
-    return _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, extra)
+    return _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, s)
 
 
 def _plan_grad(op, y, dy, axis):
@@ -270,12 +269,11 @@ def _compute_grad(op, y, dy, axis, out):
 
 
 def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, mask=None,
-             extra=None):
+             scale=None):
     """Run `problem` on `arrays` ([x], or [y, dy] for a gradient) into `out`."""
     if choice is None:
         choice = dispatch.select(problem, requested, _config.effective_threads())
     impl = choice.strategy
-    extra = dict(extra or {})
     views = [a if perm is None else a.transpose(perm) for a in arrays]
     dense = impl.CONTIGUOUS             # the strategy wants dense rows
     ins = [_kernel_array(v, problem, dense) for v in views]
@@ -288,24 +286,28 @@ def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, m
     else:                               # partial overlap: read from a copy
         ins = [a.copy() if np.may_share_memory(a, y) and not _same_view(a, y) else a
                for a in ins]
+    inputs = {}                         # what strategies.__init__ calls **inputs
     if mask is not None:
-        extra["where"] = _kernel_mask(mask, perm, problem, y)
+        inputs["where"] = _kernel_mask(mask, perm, problem, y)
+    if scale is not None:
+        inputs["scale"] = scale
     if len(ins) > 1:
-        extra["dy"] = ins[1]
+        inputs["dy"] = ins[1]
 
-    impl.run(problem, ins[0], y, choice.threads, **extra)
+    impl.run(problem, ins[0], y, choice.threads, **inputs)
 
     if direct:
         return out
     result = y.reshape(views[0].shape)
     if perm is not None:
         result = result.transpose(np.argsort(perm))
-    if out is not None:
-        with np.errstate(over="ignore"):    # to float16: beyond its range is +-inf
-            out[...] = result
+    if out is None and result.dtype == result_dtype:
+        return result                   # the common call: no errstate (2 us)
+    with np.errstate(over="ignore"):    # to float16: beyond its range is +-inf
+        if out is None:
+            return result.astype(result_dtype)
+        out[...] = result
         return out
-    with np.errstate(over="ignore"):
-        return result.astype(result_dtype, copy=False)
 
 
 def _as_array(x):

@@ -59,6 +59,6 @@ def _log_sum(e, acc):
     the log is log1p of the others."""
     ones = np.sum(e == 1, axis=1, keepdims=True, dtype=acc)
     others = np.sum(np.where(e == 1, 0, e), axis=1, keepdims=True, dtype=acc)
+    k = np.maximum(ones, 1)             # no log(0) in the branch not taken
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ones > 0, np.log(np.maximum(ones, 1)) + np.log1p(others / np.maximum(ones, 1)),
-                        np.log(others))
+        return np.where(ones > 0, np.log(k) + np.log1p(others / k), np.log(others))
