@@ -239,7 +239,8 @@ def _compute(op, x, axis, out, dtype, strategy, choice=None, where=None, scale=N
     requested = _config.requested_strategy(strategy)
     if problem is None:
         return out if out is not None else np.empty(x.shape, result_dtype)
-    return _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, s)
+    result = _execute(problem, perm, [x], out, result_dtype, requested, choice, mask, s)
+    return result if out is not None or result.ndim else result[()]
 
 
 def _plan_grad(op, y, dy, axis):
@@ -265,7 +266,8 @@ def _compute_grad(op, y, dy, axis, out):
     requested = _config.requested_strategy(None)
     if problem is None:
         return out if out is not None else np.empty(y.shape, result_dtype)
-    return _execute(problem, perm, [y, dy], out, result_dtype, requested)
+    result = _execute(problem, perm, [y, dy], out, result_dtype, requested)
+    return result if out is not None or result.ndim else result[()]
 
 
 def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, mask=None,
@@ -278,7 +280,8 @@ def _execute(problem, perm, arrays, out, result_dtype, requested, choice=None, m
     dense = impl.CONTIGUOUS             # the strategy wants dense rows
     ins = [_kernel_array(v, problem, dense) for v in views]
     y = None
-    if out is not None and perm is None and out.dtype == problem.dtype:
+    if (out is not None and perm is None and out.dtype == problem.dtype
+            and not _may_overlap_itself(out)):
         y = _kernel_view(out, problem, dense)
     direct = y is not None              # the kernel writes into out itself
     if not direct:
@@ -467,6 +470,18 @@ def _kernel_mask(mask, perm, problem, y):
     if np.may_share_memory(m, y):
         m = m.copy()
     return m
+
+
+def _may_overlap_itself(a):
+    """True unless no two elements of `a` can share memory (as NumPy's ufuncs
+    check `out`): with the axes sorted by stride, each stride must step past
+    all the elements of the axes with smaller strides."""
+    reach = a.itemsize
+    for stride, n in sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1):
+        if stride < reach:
+            return True
+        reach = stride * (n - 1) + reach
+    return False
 
 
 def _same_view(a, b):

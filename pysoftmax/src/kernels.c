@@ -5,6 +5,7 @@
  * installed package runs on any CPU, and PYSOFTMAX_ISA=generic (read by the
  * Python layer) forces the portable set so that CI tests it too.
  */
+#include <float.h>
 #include <math.h>
 #include "kernels.h"
 #include "psm_exp.h"
@@ -36,9 +37,51 @@ PSM_INLINE double psm_log_sum(double ones, double others)
     return ones > 0 ? log(ones) + log1p(others / ones) : log(others);
 }
 
+/* MULSUB(a, b, c) = a*b - c from the exact product a*b, rounded once (or
+   nearly): the kernels' exponents are MULSUB(s, x, m) - r (softmax_body.h),
+   which must be exactly 0 at a row's largest product however large it is.
+   Written out rather than left to the compiler's contraction, so that the
+   row's shift is computed exactly as the loops compute every element.
+   With FMA: one fused instruction.  Without (the x86-64 baseline): float
+   in double, where the product is exact; double as Dekker's product, the
+   rounded product plus its rounding error, with operands split by masking
+   the low 27 bits of the significand (no overflow; the last partial product
+   is rounded, an error of about 2^-106 |a*b|, far below any exponent that
+   matters; the error is 0 where the product is not finite). */
+PSM_INLINE float psm_mulsub_f32(float a, float b, float c)
+{
+    return (float)((double)a * (double)b - (double)c);
+}
+
+PSM_INLINE double psm_high_half(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    bits &= ~(uint64_t)0x7ffffff;
+    memcpy(&v, &bits, 8);
+    return v;
+}
+
+PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
+{
+    const double p = a * b;
+    const double ah = psm_high_half(a), al = a - ah, bh = psm_high_half(b), bl = b - bh;
+    const double err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    return (p - c) + (p - p == 0 ? err : 0);
+}
+
+#define PSM_FUSED(a, b, c) _Generic((a), float: __builtin_fmaf, default: __builtin_fma)(a, b, -(c))
+#define PSM_EXACT(a, b, c) _Generic((a), float: psm_mulsub_f32, default: psm_mulsub_f64)(a, b, c)
+
+#if defined(__FP_FAST_FMA) && defined(__FP_FAST_FMAF)
+#define MULSUB PSM_FUSED
+#else
+#define MULSUB PSM_EXACT
+#endif
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
+#undef MULSUB
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PSM_HAVE_AVX2 1
@@ -49,7 +92,9 @@ PSM_INLINE double psm_log_sum(double ones, double others)
 #pragma GCC target("avx2,fma")
 #endif
 #define ISA avx2
+#define MULSUB PSM_FUSED
 #include "instantiate.h"
+#undef MULSUB
 #undef ISA
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -9,7 +9,16 @@
  *   FN(name) the name of a function for this (type, exp, ISA), e.g. rows_f32_avx2
  *
  * Every kernel takes a scale s (softmax of s*x; s = 1 is the plain softmax,
- * bit for bit: fma(1, x, -m) = x - m) and a flag log.  Inside, s becomes
+ * bit for bit) and a flag log.  The exponent of x[j] is the exact product
+ * s*x[j] less the largest one, rounded once at most twice: (s*x[j] - m) - r
+ * with one rounding each (MULSUB), where m is s*xm rounded and r =
+ * MULSUB(s, xm, m) its rounding residual, xm being the element with the
+ * largest product (max of x for s > 0, min for s < 0: row_max of sg*x,
+ * sg = +-1, finds it exactly).  At xm the exponent is exactly 0 however
+ * large |s*x| is, and every other exponent is <= 0 (shift_of).  A row whose
+ * largest product overflows T computes s/p * x with p a power of 2 and
+ * multiplies by p afterwards (wide_row; the cols kernel does the same per
+ * column).  Inside, s becomes
  * s / BASE_LOG, so that EXP(s*x - m) is exp of the user's s*x - max in any
  * base; logs are converted back (c / BASE_LOG, y * BASE_LOG; no-ops in base
  * e).  log_softmax keeps its largest element accurate: when a row's sum is
@@ -41,32 +50,69 @@
  * and a pass touches the three rows r-1, r, r+1 at the same index only.
  */
 
-/* max over s*x[0..n), n >= 1.  A NaN may or may not win; it reaches the
-   result anyway through exp(NaN - m) in the sum. */
-PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n, T s)   /* IN x[n] */
+/* max over sg*x[0..n), n >= 1, sg = +-1 (exact products).  A NaN may or
+   may not win; it reaches the result anyway through exp(NaN - m) in the sum. */
+PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n, T sg)   /* IN x[n] */
 {
-    T m = s * x[0];
+    T m = sg * x[0];
 #pragma omp simd reduction(max:m)
     for (Py_ssize_t j = 0; j < n; j++) {
-        const T v = s * x[j];
+        const T v = sg * x[j];
         m = v > m ? v : m;
     }
     return m;
 }
 
+/* The sign whose row_max finds the element with the largest product s*x. */
+PSM_INLINE T FN(sign_of)(T s)
+{
+    return s < 0 ? -1 : 1;
+}
+
+/* A row's shift, from xm, its element with the largest product s*xm: the
+   kernels' exponent of x[j] is MULSUB(s, x[j], m) - r.  With m = s*xm
+   rounded and r = MULSUB(s, xm, m), computed as the loops compute it, the
+   exponent at xm is exactly 0, and no other is positive (rounding is
+   monotonic, so MULSUB(s, x[j], m) <= r).  Returns 0 when the product
+   overflows T (m infinite, xm finite): the row is wide (wide_row). */
+PSM_INLINE int FN(shift_of)(T s, T xm, T *m, T *r)
+{
+    *m = s * xm;
+    *r = MULSUB(s, xm, *m);
+    return !(isinf(*m) && isfinite(xm));
+}
+
+/* For a row or column whose largest product s*xm overflows T: a = s/p and
+   p = 2^k, the least k that brings a*xm within T's range (|a*xm| <
+   2^(T_MAX_EXP-1)); exponents are then (MULSUB(a, x, m) - r) * p, with m
+   and r the shift of a (products beyond 2^(2*T_MAX_EXP-2), where k would
+   exceed T's range, are not supported: they give NaN). */
+PSM_INLINE void FN(wide_scale)(T s, T xm, T *a, T *p)
+{
+    int es, em;
+    (void)frexp((double)s, &es);
+    (void)frexp((double)xm, &em);
+    int k = es + em - (T_MAX_EXP - 1);
+    if (k > T_MAX_EXP - 1)
+        k = T_MAX_EXP - 1;
+    *p = (T)ldexp(1.0, k);
+    *a = (T)ldexp((double)s, -k);
+}
+
 /* One pass over row r of a chunk, the heart of the row kernels:
-     e = exp(s*x[j] - m), stored to y[j] (softmax) and summed;
-     if next: the max of the next row, s*xn[j], is folded into *mn;
+     e = exp(s*x[j] - m - r), stored to y[j] (softmax) and summed;
+     if next: the max of the next row's sg*xn[j] is folded into *mn;
      if prev: the previous row is finished: yp[j] *= cp (softmax) or
-              yp[j] = (s*xp[j] - mp) - cp (log_softmax, cp = log of its sum).
+              yp[j] = (s*xp[j] - mp - rp) - cp (log_softmax, cp = log of its
+              sum).
    The exp has a long dependency chain; the other two streams are short
    independent operations that fill the issue slots it leaves idle, so the
    max and finishing passes cost almost nothing.  Sums: OpenMP SIMD
    reductions over blocks of SUM_BLOCK elements, added in double with
    Neumaier compensation.  next, prev and log are constants in each of the
    eight specialisations below. */
-PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m,
-                                 const T *xn, T *mn, T *yp, const T *xp, T mp, T cp,
+PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg,
+                                 const T *xn, T *mn, T *yp, const T *xp, T mp, T rp, T cp,
                                  const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
@@ -78,16 +124,16 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m,
         T part = 0;
 #pragma omp simd reduction(+:part) reduction(max:mx)
         for (Py_ssize_t j = 0; j < len; j++) {
-            T e = EXP(s * xb[j] - m);
+            T e = EXP(MULSUB(s, xb[j], m) - r);
             if (!log) yb[j] = e;
             part += e;
             if (next) {
-                const T v = s * xnb[j];
+                const T v = sg * xnb[j];
                 mx = v > mx ? v : mx;
             }
             if (prev) {
                 if (!log) ypb[j] *= cp;
-                else ypb[j] = ((s * xpb[j] - mp) - cp) * (T)BASE_LOG;
+                else ypb[j] = ((MULSUB(s, xpb[j], mp) - rp) - cp) * (T)BASE_LOG;
             }
         }
         psm_neumaier_add(&sum, &comp, (double)part);
@@ -97,9 +143,10 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m,
 }
 
 /* The finishing pass of a row on its own: y = e * c (softmax; e the row's
-   exp, which may be y itself) or y = (s*x - m) - c (log_softmax; c the log
-   of the sum).  src is e for softmax, x for log_softmax. */
-PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T c, const int log)
+   exp, which may be y itself) or y = (s*x - m - r) - c (log_softmax; c the
+   log of the sum).  src is e for softmax, x for log_softmax. */
+PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T r, T c,
+                           const int log)
 {
     if (!log) {
 #pragma omp simd
@@ -108,7 +155,7 @@ PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T c, cons
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = ((s * src[j] - m) - c) * (T)BASE_LOG;
+            y[j] = ((MULSUB(s, src[j], m) - r) - c) * (T)BASE_LOG;
     }
 }
 
@@ -121,8 +168,8 @@ PSM_INLINE T FN(log_of_sum)(double ones, double others)
 
 /* The sum of a row's exp as (ones, others): the count of terms equal to 1
    and the compensated sum of the rest (see psm_log_sum).  The terms are v[n]
-   itself, or exp(s*v - m) if from_x (a row whose exp was not kept). */
-PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, double *ones,
+   itself, or exp(s*v - m - r) if from_x (a row whose exp was not kept). */
+PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, double *ones,
                                  const int from_x)   /* IN v[n] */
 {
     double sum = 0.0, comp = 0.0, k = 0.0;
@@ -131,7 +178,7 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, double *one
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
         for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = from_x ? EXP(s * v[j0 + j] - m) : v[j0 + j];
+            const T e = from_x ? EXP(MULSUB(s, v[j0 + j], m) - r) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -144,13 +191,47 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, double *one
 
 static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)
 {
-    return FN(split_impl)(e, n, 1, 0, ones, 0);
+    return FN(split_impl)(e, n, 1, 0, 0, ones, 0);
 }
 
 static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
-                                                          double *ones)
+                                                          T r, double *ones)
 {
-    return FN(split_impl)(x, n, s, m, ones, 1);
+    return FN(split_impl)(x, n, s, m, r, ones, 1);
+}
+
+/* A row whose largest product s*xm overflows T, on its own (rare): the
+   exponents are (MULSUB(a, x, m) - r) * p (wide_scale), recomputed in the
+   finishing pass; y may be x. */
+static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t n, T s, T xm,
+                                                   int log)   /* IN x[n], OUT y[n] */
+{
+    T a, p, m, r;
+    FN(wide_scale)(s, xm, &a, &p);
+    (void)FN(shift_of)(a, xm, &m, &r);
+    double sum = 0.0, comp = 0.0, ones = 0.0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+        T part = 0, kb = 0;
+#pragma omp simd reduction(+:part, kb)
+        for (Py_ssize_t j = 0; j < len; j++) {
+            const T e = EXP((MULSUB(a, x[j0 + j], m) - r) * p);
+            part += e == 1 ? 0 : e;
+            kb += e == 1 ? 1 : 0;
+        }
+        psm_neumaier_add(&sum, &comp, (double)part);
+        ones += kb;
+    }
+    const T c = log ? FN(log_of_sum)(ones, sum + comp) : (T)(1.0 / (ones + (sum + comp)));
+    if (!log) {
+#pragma omp simd
+        for (Py_ssize_t j = 0; j < n; j++)
+            y[j] = EXP((MULSUB(a, x[j], m) - r) * p) * c;
+    } else {
+#pragma omp simd
+        for (Py_ssize_t j = 0; j < n; j++)
+            y[j] = ((MULSUB(a, x[j], m) - r) * p - c) * (T)BASE_LOG;
+    }
 }
 
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
@@ -167,69 +248,83 @@ static __attribute__((noinline)) void FN(exp)(const T *x, T *y, Py_ssize_t n)   
    slower); as separate functions all eight vectorize.  One call per row. */
 #define PSM_PASS(nx, pv, lg)                                                       \
     static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                 \
-        const T *x, T *y, Py_ssize_t n, T s, T m, const T *xn, T *mn, T *yp,       \
-        const T *xp, T mp, T cp)                                                   \
+        const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg, const T *xn, T *mn,   \
+        T *yp, const T *xp, T mp, T rp, T cp)                                      \
     {                                                                              \
-        return FN(fused_pass)(x, y, n, s, m, xn, mn, yp, xp, mp, cp, nx, pv, lg);  \
+        return FN(fused_pass)(x, y, n, s, m, r, sg, xn, mn, yp, xp, mp, rp, cp,    \
+                              nx, pv, lg);                                         \
     }
 PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
 #undef PSM_PASS
 
 /* Short rows (n <= PSM_SHORT), PSM_TILE rows at a time, in separate passes:
-   each row's max and x - max into a scratch tile; one exp over the whole
+   each row's max and shifted s*x into a scratch tile; one exp over the whole
    tile (full vectors, no per-row loop ends); each row's sum; finish.  The
    rows of a tile are independent, so the per-row reductions overlap instead
    of forming one chain as in the pipelined kernel.  A row's result depends
-   only on its own elements. */
+   only on its own elements.  Wide rows are done on their own, at once. */
 static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
                            Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
-    T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], c[PSM_TILE];
+    T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], r[PSM_TILE], c[PSM_TILE];
+    unsigned char wide[PSM_TILE];
     s = (T)((double)s / BASE_LOG);
+    const T sg = FN(sign_of)(s);
     for (Py_ssize_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
         const Py_ssize_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
         const T *xt = x + r0 * ldx;
         T *yt = y + r0 * ldy;
-        for (Py_ssize_t r = 0; r < nr; r++) {
-            const T *xr = xt + r * ldx;
-            T *er = e + r * n;
-            const T mr = FN(row_max)(xr, n, s);
+        for (Py_ssize_t i = 0; i < nr; i++) {
+            const T *xr = xt + i * ldx;
+            T *er = e + i * n;
+            const T xm = sg * FN(row_max)(xr, n, sg);
+            wide[i] = !FN(shift_of)(s, xm, &m[i], &r[i]);
+            if (wide[i]) {      /* done now; the tile's passes run on zeros for it */
+                FN(wide_row)(xr, yt + i * ldy, n, s, xm, log);
+                for (Py_ssize_t j = 0; j < n; j++)
+                    er[j] = 0;
+                continue;
+            }
+            const T mi = m[i], ri = r[i];
 #pragma omp simd
             for (Py_ssize_t j = 0; j < n; j++)
-                er[j] = s * xr[j] - mr;
-            m[r] = mr;
+                er[j] = MULSUB(s, xr[j], mi) - ri;
         }
         FN(exp)(e, e, nr * n);
-        for (Py_ssize_t r = 0; r < nr; r++) {
-            const T *er = e + r * n;
+        for (Py_ssize_t i = 0; i < nr; i++) {
+            const T *er = e + i * n;
             T sum = 0;
 #pragma omp simd reduction(+:sum)
             for (Py_ssize_t j = 0; j < n; j++)
                 sum += er[j];
             if (!log) {
-                c[r] = (T)(1.0 / (double)sum);
+                c[i] = (T)(1.0 / (double)sum);
             } else if (sum < PSM_NEAR_ONE) {
                 double ones, others = FN(split_sum)(er, n, &ones);
-                c[r] = FN(log_of_sum)(ones, others);
+                c[i] = FN(log_of_sum)(ones, others);
             } else {
-                c[r] = FN(log_of_sum)(0, (double)sum);
+                c[i] = FN(log_of_sum)(0, (double)sum);
             }
         }
-        for (Py_ssize_t r = 0; r < nr; r++)
-            FN(finish)(yt + r * ldy, log ? xt + r * ldx : e + r * n, n, s, m[r], c[r], log);
+        for (Py_ssize_t i = 0; i < nr; i++)
+            if (!wide[i])
+                FN(finish)(yt + i * ldy, log ? xt + i * ldx : e + i * n, n, s, m[i], r[i], c[i],
+                           log);
     }
 }
 
 /* Rows [0, rows) of x (row stride ldx) -> y (row stride ldy), software
-   pipelined: the pass that exponentiates row r also finds the max of row r+1
-   and finishes row r-1.  Every row goes through the same sequence of
-   operations, so its result does not depend on where a chunk starts. */
+   pipelined: the pass that exponentiates row i also finds the max of row i+1
+   and finishes row i-1.  Every row goes through the same sequence of
+   operations, so its result does not depend on where a chunk starts.  A
+   wide row (shift_of) is done on its own, and the pipeline restarts after
+   it. */
 static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
                      Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
-    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, T, const T *, T *, T *, const T *,
-                             T, T);
+    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, T, T, T, const T *, T *, T *,
+                             const T *, T, T, T);
     static const pass_t passes[8] = {   /* index: next * 4 + prev * 2 + log */
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
@@ -239,86 +334,110 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
         return;
     }
     s = (T)((double)s / BASE_LOG);
-    T m = FN(row_max)(x, n, s), mp = 0, cp = 0;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const int next = r + 1 < rows, prev = r > 0;
-        const T *xr = x + r * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
-        T *yr = y + r * ldy, *yp = prev ? yr - ldy : yr;
-        T mn = next ? s * xn[0] : 0;
-        double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, s, m, xn, &mn, yp, xp, mp, cp);
+    const T sg = FN(sign_of)(s);
+    T mx = FN(row_max)(x, n, sg);       /* row i's max of sg*x */
+    T mp = 0, rp = 0, cp = 0;           /* row i-1's shift and c, if prev */
+    int prev = 0;                       /* row i-1 awaits its finishing pass */
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const int next = i + 1 < rows;
+        const T *xr = x + i * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
+        T *yr = y + i * ldy, *yp = prev ? yr - ldy : yr;
+        T m, r;
+        if (!FN(shift_of)(s, sg * mx, &m, &r)) {
+            if (prev)
+                FN(finish)(yp, log ? xp : yp, n, s, mp, rp, cp, log);
+            FN(wide_row)(xr, yr, n, s, sg * mx, log);
+            prev = 0;
+            if (next)
+                mx = FN(row_max)(xn, n, sg);
+            continue;
+        }
+        T mn = next ? sg * xn[0] : 0;
+        double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, s, m, r, sg, xn, &mn, yp, xp,
+                                                       mp, rp, cp);
         if (!log) {
             cp = (T)(1.0 / sum);
-        } else if (sum < PSM_NEAR_ONE) {   /* x[r] is intact until the next pass */
-            double ones, others = FN(split_exp_sum)(xr, n, s, m, &ones);
+        } else if (sum < PSM_NEAR_ONE) {   /* x[i] is intact until the next pass */
+            double ones, others = FN(split_exp_sum)(xr, n, s, m, r, &ones);
             cp = FN(log_of_sum)(ones, others);
         } else {
             cp = FN(log_of_sum)(0, sum);
         }
-        mp = m;
-        m = mn;
+        mp = m, rp = r, mx = mn, prev = 1;
     }
-    FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, s,
-               mp, cp, log);
+    if (prev)
+        FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, s,
+                   mp, rp, cp, log);
 }
 
-/* y[n] = s*x where w != 0, else -inf (exp gives 0 there); returns whether
-   any w is nonzero.  y may be x. */
-static __attribute__((noinline)) int FN(mask_pass)(const T *x, const unsigned char *w, T *y,
-                                                   Py_ssize_t n, T s)
+/* y[n] = k*x (k = 1, or 0 for a zero scale) where w != 0, else hide (an
+   element whose product with the scale is -inf, so that exp gives 0 there);
+   returns the index of the first w != 0, or n if none.  y may be x. */
+static __attribute__((noinline)) Py_ssize_t FN(mask_pass)(const T *x, const unsigned char *w,
+                                                          T *y, Py_ssize_t n, T k, T hide)
 {
-    unsigned char any = 0;
-#pragma omp simd reduction(|:any)
+    Py_ssize_t first = n;
+#pragma omp simd reduction(min:first)
     for (Py_ssize_t j = 0; j < n; j++) {
-        const T v = s * x[j];
-        y[j] = w[j] ? v : -(T)INFINITY;
-        any |= w[j];
+        y[j] = w[j] ? k * x[j] : hide;
+        first = w[j] && j < first ? j : first;
     }
-    return any != 0;
+    return first;
 }
 
 /* Rows with a mask: row r of w (row stride ldw, possibly 0 for one mask
    shared by all rows) selects the elements w[j] != 0; the others get 0
    (log_softmax: -inf), and so do all elements of a row with none selected.
-   Tiles of rows that stay in cache: y = s*x masked with -inf (mask_pass;
-   x itself is never copied or changed, and masked-out x may hold anything,
-   NaN or inf), then the rows kernel in place on y, then the rows with
-   nothing selected are filled.  Only mask_pass reads the mask: loops mixing
-   the byte mask with T vectorize poorly, and the pipelined rows kernel is
-   twice as fast as three plain passes (measured on 12288x128). */
+   Tiles of rows that stay in cache: y = x with the masked-out elements
+   replaced by -inf/s (mask_pass; x itself is never copied or changed, and
+   masked-out x may hold anything, NaN or inf), then the rows kernel with
+   scale s in place on y, then the rows with nothing selected are filled,
+   and so are the masked-out elements of a row whose selected ones are NaN
+   (a NaN or +inf product: the rows kernel makes the whole row NaN).
+   (s = 0 cannot hide an element by its product: then y = 0*x, or -inf for
+   the hidden ones, and the rows kernel runs with scale 1.)  Only mask_pass
+   reads the mask: loops mixing the byte mask with T vectorize poorly, and
+   the pipelined rows kernel is twice as fast as three plain passes
+   (measured on 12288x128). */
 static void FN(masked_rows)(const T *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
                             T *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, T s,
                             int log)   /* IN x[rows][ldx], w[rows][ldw], OUT y[rows][ldy] */
 {
-    unsigned char any[PSM_MASK_TILE];
+    Py_ssize_t first[PSM_MASK_TILE];
     const Py_ssize_t tile = n >= PSM_MASK_TILE ? 1 : PSM_MASK_TILE / n;
+    const T hide = s < 0 ? (T)INFINITY : -(T)INFINITY, fill = log ? -(T)INFINITY : 0;
     for (Py_ssize_t r0 = 0; r0 < rows; r0 += tile) {
         const Py_ssize_t nr = rows - r0 < tile ? rows - r0 : tile;
         T *yt = y + r0 * ldy;
         for (Py_ssize_t r = 0; r < nr; r++)
-            any[r] = (unsigned char)FN(mask_pass)(x + (r0 + r) * ldx, w + (r0 + r) * ldw,
-                                                  yt + r * ldy, n, s);
-        FN(rows)(yt, ldy, yt, ldy, nr, n, 1, log);
+            first[r] = FN(mask_pass)(x + (r0 + r) * ldx, w + (r0 + r) * ldw, yt + r * ldy, n,
+                                     s == 0 ? 0 : 1, hide);
+        FN(rows)(yt, ldy, yt, ldy, nr, n, s == 0 ? 1 : s, log);
         for (Py_ssize_t r = 0; r < nr; r++) {
-            if (!any[r]) {
-                const T fill = log ? -(T)INFINITY : 0;
+            T *yr = yt + r * ldy;
+            const unsigned char *wr = w + (r0 + r) * ldw;
+            if (first[r] == n) {
                 for (Py_ssize_t j = 0; j < n; j++)
-                    yt[r * ldy + j] = fill;
+                    yr[j] = fill;
+            } else if (isnan(yr[first[r]])) {
+                for (Py_ssize_t j = 0; j < n; j++)
+                    yr[j] = wr[j] ? yr[j] : fill;
             }
         }
     }
 }
 
-/* m[k] = max over i of s*x[i*ld + k], for the w columns k of an (n, ld) block. */
+/* m[k] = max over i of sg*x[i*ld + k], for the w columns k of an (n, ld) block. */
 PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                                T s, T *m)   /* IN x[n][ld], OUT m[w] */
+                                T sg, T *m)   /* IN x[n][ld], OUT m[w] */
 {
     for (Py_ssize_t k = 0; k < w; k++)
-        m[k] = s * x[k];
+        m[k] = sg * x[k];
     for (Py_ssize_t i = 1; i < n; i++) {
         const T *xi = x + i * ld;
 #pragma omp simd
         for (Py_ssize_t k = 0; k < w; k++) {
-            const T v = s * xi[k];
+            const T v = sg * xi[k];
             m[k] = v > m[k] ? v : m[k];
         }
     }
@@ -326,15 +445,21 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
 
 /* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
    Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
-   full vector width of T), then are added in double with compensation. */
+   full vector width of T), then are added in double with compensation.
+   Column k's exponents are MULSUB(s, x, m[k]) - r[k], or, in a block with a
+   wide column (wide, a constant), (MULSUB(a[k], x, m[k]) - r[k]) * p[k]
+   with a[k] = s and p[k] = 1 for the columns that are not wide: the same
+   value, so a column's result does not depend on its neighbours. */
 #define PSM_COL_BLOCK 64
+#define PSM_COL_EXPONENT(v, k) \
+    (wide ? (MULSUB(a[k], v, m[k]) - r[k]) * p[k] : MULSUB(s, v, m[k]) - r[k])
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                              T s, const int log)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
+                              T s, const T *a, const T *p, const T *m, const T *r,
+                              const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
 {
-    T m[PSM_COLS], c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
+    T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
     double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
 
-    FN(colmax_impl)(x, n, ld, w, s, m);
     for (Py_ssize_t k = 0; k < w; k++)
         sum[k] = comp[k] = ones[k] = 0.0;
     for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
@@ -346,7 +471,7 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
             T *yi = y + i * ld;
 #pragma omp simd
             for (Py_ssize_t k = 0; k < w; k++) {
-                T e = EXP(s * xi[k] - m[k]);
+                T e = EXP(PSM_COL_EXPONENT(xi[k], k));
                 if (!log) {
                     yi[k] = e;
                     part[k] += e;
@@ -373,31 +498,45 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
         } else {
 #pragma omp simd
             for (Py_ssize_t k = 0; k < w; k++)
-                yi[k] = ((s * xi[k] - m[k]) - c[k]) * (T)BASE_LOG;
+                yi[k] = (PSM_COL_EXPONENT(xi[k], k) - c[k]) * (T)BASE_LOG;
         }
     }
 }
+#undef PSM_COL_EXPONENT
 #undef PSM_COL_BLOCK
 
-/* Two specialisations, so that no loop keeps a run-time `log` test (GCC
-   left one instantiation unvectorized when it did). */
-static __attribute__((noinline)) void FN(cols_softmax)(const T *x, T *y, Py_ssize_t n,
-                                                       Py_ssize_t ld, Py_ssize_t w, T s)
-{
-    FN(cols_impl)(x, y, n, ld, w, s, 0);
-}
-
-static __attribute__((noinline)) void FN(cols_log_softmax)(const T *x, T *y, Py_ssize_t n,
-                                                           Py_ssize_t ld, Py_ssize_t w, T s)
-{
-    FN(cols_impl)(x, y, n, ld, w, s, 1);
-}
+/* Four specialisations (log, wide), so that no loop keeps a run-time test
+   (GCC left one instantiation unvectorized when it did). */
+#define PSM_COLS_VARIANT(name, lg, wd)                                                   \
+    static __attribute__((noinline)) void FN(name)(const T *x, T *y, Py_ssize_t n,       \
+                                                   Py_ssize_t ld, Py_ssize_t w, T s,     \
+                                                   const T *a, const T *p, const T *m,   \
+                                                   const T *r)                           \
+    {                                                                                    \
+        FN(cols_impl)(x, y, n, ld, w, s, a, p, m, r, lg, wd);                            \
+    }
+PSM_COLS_VARIANT(cols_softmax, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0)
+PSM_COLS_VARIANT(cols_softmax_wide, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1)
+#undef PSM_COLS_VARIANT
 
 static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s, int log)
 {
+    T a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
+    int wide = 0;
     s = (T)((double)s / BASE_LOG);
-    if (log)
-        FN(cols_log_softmax)(x, y, n, ld, w, s);
+    const T sg = FN(sign_of)(s);
+    FN(colmax_impl)(x, n, ld, w, sg, m);
+    for (Py_ssize_t k = 0; k < w; k++) {
+        const T xm = sg * m[k];
+        a[k] = s, p[k] = 1;
+        if (!FN(shift_of)(s, xm, &m[k], &r[k])) {
+            FN(wide_scale)(s, xm, &a[k], &p[k]);
+            (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
+            wide = 1;
+        }
+    }
+    if (wide)
+        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, w, s, a, p, m, r);
     else
-        FN(cols_softmax)(x, y, n, ld, w, s);
+        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, w, s, a, p, m, r);
 }

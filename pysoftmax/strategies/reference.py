@@ -33,24 +33,70 @@ def run(problem, x, y, n_threads, where=None, scale=None, dy=None):
             s = np.sum(dy, axis=1, keepdims=True, dtype=acc).astype(x.dtype)
             np.subtract(dy, np.exp(x) * s, out=y)
             return
-        if scale is not None:
-            x = x * scale
-        if where is None:
-            shifted = x - np.max(x, axis=1, keepdims=True)
-            e = np.exp(shifted)
-        else:
-            m = np.max(np.where(where, x, -np.inf), axis=1, keepdims=True)
-            shifted = x - np.where(np.isneginf(m), 0, m)
-            e = np.where(where, np.exp(shifted), 0)
+        shifted, keep = _shifted(x, scale, where)
+        e = np.exp(shifted)
+        if keep is not None:
+            e = np.where(keep, e, 0)
         if problem.op == "softmax":
             s = np.sum(e, axis=1, keepdims=True, dtype=acc)
-            if where is not None:
+            if keep is not None:
                 s[s == 0] = 1                   # nothing selected: all 0
             np.divide(e, s.astype(x.dtype), out=y)
         else:
             np.subtract(shifted, _log_sum(e, acc).astype(x.dtype), out=y)
-            if where is not None:
-                y[~np.broadcast_to(where, y.shape)] = -np.inf
+        if keep is not None:                    # even where the selected are NaN
+            y[~keep] = 0 if problem.op == "softmax" else -np.inf
+
+
+def _shifted(x, scale, where):
+    """(s*x - the max of s*x over each row, in x's dtype; the mask or None).
+
+    The products are exact: the max element's exponent is exactly 0 and the
+    others are rounded once, however large |s*x| is (rounding s*x first
+    would put an error of |s*x| * eps into every exponent).  float32
+    computes them in float64, wider types with _exact_difference."""
+    keep = None if where is None else np.broadcast_to(where, x.shape)
+    sg = -1 if scale is not None and scale < 0 else 1
+    hidden = -np.inf if sg > 0 else np.inf     # masked out: s * hidden = -inf
+    masked_x = x if keep is None else np.where(keep, x, hidden)
+    xm = sg * np.max(sg * masked_x, axis=1, keepdims=True)   # the largest s*x is s*xm
+    if keep is not None:
+        xm = np.where(keep.any(axis=1, keepdims=True), xm, 0)  # nothing selected
+    if scale is None:
+        return masked_x - xm, keep
+    if x.dtype.itemsize <= 4:
+        wide = np.float64(scale)
+        return (wide * masked_x.astype(np.float64) - wide * xm).astype(x.dtype), keep
+    return _exact_difference(scale, masked_x, xm), keep
+
+
+def _exact_difference(s, x, xm):
+    """s*x - s*xm with exact products, rounded once (float64, long double).
+
+    Each product is the rounded p plus its exact error (Dekker's product with
+    Veltkamp's splitting), so s*x - s*xm = (p - pm) + (err - errm).  s and x
+    are first brought below 2^(maxexp/2 - 2) by powers of 2 (exact), so that
+    nothing overflows before the difference is scaled back."""
+    info = np.finfo(x.dtype)
+    split = x.dtype.type(2 ** ((info.nmant + 2) // 2) + 1)
+    limit = info.maxexp // 2 - 2
+    finite = np.where(np.isfinite(x), x, 0)
+    k_s = max(int(np.frexp(s)[1]) - limit, 0)
+    k_x = max(int(np.frexp(np.max(np.abs(finite), initial=0))[1]) - limit, 0)
+    s = np.ldexp(s, -k_s)
+
+    def product(v):
+        v = np.ldexp(v, -k_x)
+        p = s * v
+        c, d = split * s, split * v
+        s_hi, v_hi = c - (c - s), d - (d - v)
+        s_lo, v_lo = s - s_hi, v - v_hi
+        err = ((s_hi * v_hi - p) + s_hi * v_lo + s_lo * v_hi) + s_lo * v_lo
+        return p, np.where(np.isfinite(p), err, 0)
+
+    p, err = product(x)
+    pm, errm = product(xm)
+    return np.ldexp((p - pm) + (err - errm), k_s + k_x)
 
 
 def _log_sum(e, acc):
