@@ -5,7 +5,7 @@ import scipy.special
 
 import pysoftmax
 from conftest import refuses
-from pysoftmax import log_softmax, softmax
+from pysoftmax import _api, log_softmax, softmax
 
 inf, nan = np.inf, np.nan
 
@@ -186,3 +186,43 @@ def test_strategy_argument_overrides_context():
     x = np.arange(3.0)
     with pysoftmax.strategy("reference"):
         np.testing.assert_allclose(softmax(x, strategy="vectorized"), softmax(x), rtol=1e-15)
+
+
+# ---- issue 12, items 8 and 9 --------------------------------------------
+
+@pytest.mark.parametrize("n", [7, 100])
+def test_in_place_on_an_internally_overlapping_array(strategy_name, n):
+    """out=x where x's rows share memory (a zero stride): computed through a
+    copy, as NumPy's ufuncs do, so every row is the softmax of the row."""
+    from numpy.lib.stride_tricks import as_strided
+    row = np.random.default_rng(3).standard_normal(n).astype(np.float32)
+    x = as_strided(row.copy(), (8, n), (0, 4), writeable=True)
+    expected = scipy.special.softmax(row.astype(np.float64))
+    result = softmax(x, out=x, strategy=strategy_name)
+    assert result is x
+    np.testing.assert_allclose(x, np.broadcast_to(expected, (8, n)), rtol=1e-5, atol=1e-7)
+
+
+def test_internal_overlap_is_detected():
+    from numpy.lib.stride_tricks import as_strided
+    base = np.zeros(64)
+    assert _api._may_overlap_itself(as_strided(base, (8, 4), (0, 8)))
+    assert _api._may_overlap_itself(as_strided(base, (4, 4), (8, 8)))
+    for a in (base.reshape(8, 8), base.reshape(8, 8).T, base.reshape(8, 8)[::2, ::-3],
+              base[:1].reshape(1, 1), base.reshape(2, 4, 8).transpose(1, 2, 0)):
+        assert not _api._may_overlap_itself(a)
+
+
+@pytest.mark.parametrize("func", [softmax, log_softmax])
+def test_zero_dimensional_input_gives_a_scalar(func):
+    """As SciPy's test_softmax_scalar: a NumPy scalar, not a 0-d array."""
+    result = func(np.float64(1000.0), axis=None)
+    assert type(result) is np.float64
+    assert result == (1.0 if func is softmax else 0.0)
+    assert type(func(np.float32(2.0), axis=())) is np.float32
+    out = np.empty((), np.float64)
+    assert func(3.0, axis=None, out=out) is out
+
+
+def test_zero_dimensional_gradient_gives_a_scalar():
+    assert type(pysoftmax.softmax_grad(np.float64(1.0), np.float64(2.0), axis=None)) is np.float64
