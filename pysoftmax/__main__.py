@@ -40,12 +40,36 @@ def info(args):
     return 0
 
 
+def _reason(exc):
+    """An OSError as 'No such file or directory (/the/path)'."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror} ({exc.filename})"
+    return str(exc)
+
+
 def tune(args):
-    """Measure the strategies, print the table, write it."""
+    """Check the destination, measure the strategies, write the table, print it."""
+    import os
+    import pathlib
+    import tempfile
+
     from pysoftmax import dispatch
 
+    path = pathlib.Path(args.output) if args.output else dispatch.user_table_path()
+    try:
+        dispatch.check_writable(path)
+    except OSError as exc:
+        print(f"pysoftmax tune: cannot write the dispatch table to {path}: {_reason(exc)}; "
+              "nothing measured (choose another file with --output or PYSOFTMAX_TABLE)",
+              file=sys.stderr)
+        return 1
     before = dispatch.builtin()
     table = dispatch.tune(budget=args.budget, threads=args.threads)
+    try:
+        failure = None
+        dispatch.save(table, path)      # first: printing may fail (a closed pipe)
+    except OSError as exc:
+        failure = exc
     changed = [key for key, row in table.rules.items()
                if key in before.rules and (before.rules[key].strategy, before.rules[key].use_threads)
                != (row.strategy, row.use_threads)]
@@ -57,9 +81,23 @@ def tune(args):
               f"{t:>7}  {row.strategy}@{row.use_threads}{mark}")
     print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
           "(a choice changes only where another was faster by more than 10%, in every round)")
-    path = dispatch.save(table, args.output)
-    print(f"written to {path}")
-    return 0
+    if failure is None:
+        print(f"written to {path}")
+        return 0
+    sys.stdout.flush()
+    print(f"pysoftmax tune: could not write the dispatch table to {path}: {_reason(failure)}",
+          file=sys.stderr)
+    try:
+        fd, spare = tempfile.mkstemp(prefix="pysoftmax-dispatch-", suffix=".json")
+        os.close(fd)
+        dispatch.save(table, spare)
+    except OSError as exc:
+        print(f"pysoftmax tune: nor in the temporary directory ({_reason(exc)}): the "
+              "measurements are lost", file=sys.stderr)
+    else:
+        print(f"pysoftmax tune: the measured table is saved in {spare} instead: copy it to "
+              f"{path}, or point PYSOFTMAX_TABLE at it", file=sys.stderr)
+    return 1
 
 
 def bench(args):

@@ -32,6 +32,7 @@ Examples
 True
 """
 import bisect
+import errno
 import importlib.resources
 import json
 import math
@@ -40,6 +41,7 @@ import pathlib
 import platform
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -312,13 +314,48 @@ def active():
 
 
 def save(table, path=None):
-    """Write `table` as JSON to `path` (default: user_table_path()); returns the path."""
+    """Write `table` as JSON to `path` (default: user_table_path()); returns the path.
+
+    Written to a temporary file beside `path`, then renamed over it; on
+    failure the temporary file is removed, and the OSError names `path`."""
     path = pathlib.Path(path) if path is not None else user_table_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(table.to_json(), indent=1) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(table.to_json(), indent=1) + "\n")
+        tmp.replace(path)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
     return path
+
+
+def check_writable(path=None):
+    """Raise OSError (naming what is in the way) unless `save()` can write a
+    table at `path` (default: user_table_path()).
+
+    Creates the missing directories, then a file beside `path`, and removes
+    that file: as `save()` does, so that the check holds for root too (whom
+    permission bits do not stop) and on read-only file systems."""
+    path = pathlib.Path(path) if path is not None else user_table_path()
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path.parent)) from None
 
 
 Choice = namedtuple("Choice", "strategy threads source key")

@@ -2,6 +2,7 @@
 import doctest
 import importlib.metadata
 import importlib.util
+import os
 import pathlib
 import re
 import subprocess
@@ -35,9 +36,9 @@ def test_version_matches_metadata():
     assert importlib.metadata.version("pysoftmax") == pysoftmax.__version__
 
 
-def _cli(*args):
+def _cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "pysoftmax", *args], capture_output=True,
-                          text=True, cwd=tempfile.gettempdir(), timeout=120)
+                          text=True, cwd=tempfile.gettempdir(), timeout=120, env=env)
 
 
 def test_cli_info():
@@ -110,6 +111,81 @@ def test_cli_tune_writes_a_usable_table(tmp_path):
     assert f"written to {out}" in result.stdout
     from pysoftmax import dispatch
     assert len(dispatch.read(out).rules) >= 100
+
+
+def _home(tmp_path):
+    """An environment whose user table lives under tmp_path/home/.config."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    env.pop("PYSOFTMAX_TABLE", None)
+    return home, env
+
+
+@pytest.mark.parametrize("case", ["~/.config is a file", "--output is a directory",
+                                  "the parent of --output is a file"])
+def test_cli_tune_checks_the_destination_before_measuring(tmp_path, case):
+    """Issue 12, item 7: an unwritable destination is reported before the
+    budget is spent, without a traceback or a stray temporary file."""
+    home, env = _home(tmp_path)
+    args = ["tune", "--budget", "0.2"]
+    if case == "~/.config is a file":
+        (home / ".config").write_text("")
+        culprit = home / ".config"
+        dest = culprit / "pysoftmax" / "dispatch.json"
+    elif case == "--output is a directory":
+        dest = culprit = tmp_path / "out"
+        dest.mkdir()
+        args += ["--output", str(dest)]
+    else:
+        culprit = tmp_path / "a_file"
+        culprit.write_text("")
+        dest = culprit / "t.json"
+        args += ["--output", str(dest)]
+    result = _cli(*args, env=env)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    assert f"cannot write the dispatch table to {dest}" in result.stderr
+    assert str(culprit) + ")" in result.stderr                 # what is in the way
+    assert result.stdout == "" and "\r[" not in result.stderr   # nothing measured
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_cli_tune_keeps_the_measurements_when_writing_fails(tmp_path, monkeypatch, capsys):
+    """The destination breaks while measuring: say so, leave no temporary
+    file, and keep the measured table elsewhere."""
+    from pysoftmax import __main__ as cli
+    from pysoftmax import dispatch
+
+    out = tmp_path / "table.json"
+    measured = dispatch.builtin()
+    measured.cpu = dispatch.cpu_fingerprint()
+
+    def fake_tune(**kwargs):
+        out.mkdir()                         # the destination turns into a directory meanwhile
+        return measured
+
+    monkeypatch.setattr(dispatch, "tune", fake_tune)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spare"))
+    (tmp_path / "spare").mkdir()
+    assert cli.main(["tune", "--budget", "1", "--output", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"could not write the dispatch table to {out}" in captured.err
+    assert "rows differ from the built-in table" in captured.out      # the table is shown
+    spare = re.search(r"saved in (\S+) instead", captured.err).group(1)
+    assert pathlib.Path(spare).parent == tmp_path / "spare"
+    assert dispatch.read(spare).rules == measured.rules
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_save_removes_its_temporary_file_on_failure(tmp_path):
+    from pysoftmax import dispatch
+
+    (tmp_path / "t.json").mkdir()
+    with pytest.raises(IsADirectoryError):
+        dispatch.save(dispatch.builtin(), tmp_path / "t.json")
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_cli_bench_json():
