@@ -36,7 +36,8 @@ def info(args):
     print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
           f"{table.cpu.get('model')!r}; rows per strategy@threads: "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-    print(f"            user table: {dispatch.user_table_path()}")
+    user = dispatch.user_table_path()
+    print(f"            user table: {user if user.exists() else f'none ({user} does not exist)'}")
     return 0
 
 

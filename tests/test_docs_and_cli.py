@@ -103,6 +103,18 @@ def test_cli_info_shows_the_table():
     assert "oneDNN:" in result.stdout
 
 
+def test_cli_info_says_when_there_is_no_user_table(tmp_path):
+    home, env = _home(tmp_path)
+    missing = home / ".config" / "pysoftmax" / "dispatch.json"
+    result = _cli("info", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"user table: none ({missing} does not exist)" in result.stdout
+    missing.parent.mkdir(parents=True)
+    missing.write_text("{}")                         # there, even if unusable
+    result = _cli("info", env=env)
+    assert f"user table: {missing}\n" in result.stdout
+
+
 def test_cli_tune_writes_a_usable_table(tmp_path):
     out = tmp_path / "table.json"
     result = _cli("tune", "--budget", "2", "--output", str(out))
