@@ -1,6 +1,7 @@
 """Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``)."""
 import argparse
 import json
+import os
 import platform
 import sys
 
@@ -50,7 +51,6 @@ def _reason(exc):
 
 def tune(args):
     """Check the destination, measure the strategies, write the table, print it."""
-    import os
     import pathlib
     import tempfile
 
@@ -161,6 +161,20 @@ def _positive(text):
 
 
 def main(argv=None):
+    """Run the command line; returns the exit status."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()          # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # The reader went away (`pysoftmax info | head -2`): stop quietly, and
+        # send what is still buffered nowhere, so that exiting does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv):
     parser = argparse.ArgumentParser(prog="pysoftmax", description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("info", help="versions, CPU, strategies, dispatch table")

@@ -115,6 +115,23 @@ def test_cli_info_says_when_there_is_no_user_table(tmp_path):
     assert f"user table: {missing}\n" in result.stdout
 
 
+@pytest.mark.parametrize("args, status", [(["info"], 1),
+                                          (["tune", "--help"], 0)])   # argparse ignores it
+def test_cli_stops_quietly_when_its_reader_goes_away(args, status):
+    """`pysoftmax info | head -2`: the reader closes the pipe early; here,
+    before anything is written, so that every write fails."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pysoftmax", *args], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir(),
+                                timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == status
+
+
 def test_cli_tune_writes_a_usable_table(tmp_path):
     out = tmp_path / "table.json"
     result = _cli("tune", "--budget", "2", "--output", str(out))
