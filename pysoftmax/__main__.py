@@ -175,20 +175,28 @@ def main(argv=None):
 
 
 def _main(argv):
+    from pysoftmax import dispatch
+
     parser = argparse.ArgumentParser(prog="pysoftmax", description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("info", help="versions, CPU, strategies, dispatch table")
     t = commands.add_parser("tune", help="measure the strategies here and write the dispatch table")
-    t.add_argument("--budget", type=float, default=90.0, help="seconds to spend (default 90)")
+    t.add_argument("--budget", type=float, default=dispatch.TUNE_BUDGET,
+                   help="seconds to spend measuring, at most (default: %(default)g)")
     t.add_argument("--threads", type=_positive, default=None,
                    help="thread count to measure besides 1 (default: all available)")
     t.add_argument("--output", default=None,
                    help="file to write (default: $PYSOFTMAX_TABLE or the user config directory)")
     b = commands.add_parser("bench", help="time pysoftmax and its peers against memcpy")
-    b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    b.add_argument("--threads", type=_positive, nargs="+", default=[1])
-    b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax")
-    b.add_argument("--rounds", type=_positive, default=7)
+    b.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="dtype of the inputs (default: %(default)s)")
+    b.add_argument("--threads", type=_positive, nargs="+", default=[1],
+                   help="thread counts, one table each (default: 1)")
+    b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax",
+                   help="the operation to time (default: %(default)s)")
+    b.add_argument("--rounds", type=_positive, default=7,
+                   help="rounds of best-of-n timing per case; the median is reported "
+                        "(default: %(default)s)")
     b.add_argument("--json", action="store_true", help="print machine-readable results")
     b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
     b.add_argument("--features", action="store_true",

@@ -467,6 +467,7 @@ TUNE_ROWS_EDGES = (16, 1024)               # slice count bands
 _N_SAMPLES = (64, 1024, 16384, 131072)     # one length inside each band
 _ROWS_SAMPLES = (4, 128, 8192)             # one count inside each band
 MAX_ELEMENTS = 1 << 21                     # larger samples are not measured
+TUNE_BUDGET = 90.0                         # seconds tune() measures at most, by default
 
 
 def _sample(kind, n, rows):
@@ -477,7 +478,7 @@ def _sample(kind, n, rows):
     return (rows // inner, n, inner), 1
 
 
-def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float64"),
+def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", "float64"),
          kinds=("last", "inner"), threads=None, margin=0.10, base=None, progress=sys.stderr):
     """Measure the strategies on this machine and return a new Table.
 
@@ -493,7 +494,7 @@ def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float6
     Parameters
     ----------
     budget : float
-        Seconds to spend measuring, at most (about).
+        Seconds to spend measuring, at most (about; default TUNE_BUDGET).
     ops, dtypes, kinds : sequences
         What to measure.
     threads : int, optional

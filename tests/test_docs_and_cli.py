@@ -132,6 +132,41 @@ def test_cli_stops_quietly_when_its_reader_goes_away(args, status):
     assert result.returncode == status
 
 
+def _help_entries(command):
+    """option -> its help text, from `pysoftmax COMMAND --help`."""
+    result = _cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    entries, option = {}, None
+    for line in result.stdout.splitlines():
+        if re.match(r"  -", line):
+            option = re.findall(r"--[\w-]+", line)[-1] if "--" in line else line.split()[0]
+            entries[option] = line
+        elif option is not None and line.startswith("   "):
+            entries[option] += line
+        else:
+            option = None
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def test_cli_bench_help_gives_the_defaults():
+    entries = _help_entries("bench")
+    for option, default in [("--threads", "1"), ("--rounds", "7"), ("--dtype", "float32"),
+                            ("--op", "softmax")]:
+        assert f"(default: {default})" in entries[option], entries[option]
+
+
+def test_tune_budget_default_is_the_same_everywhere():
+    """One default budget: dispatch.TUNE_BUDGET, in tune(), `tune --help`, README."""
+    import inspect
+
+    from pysoftmax import dispatch
+    budget = dispatch.TUNE_BUDGET
+    assert inspect.signature(dispatch.tune).parameters["budget"].default == budget
+    assert f"(default: {budget:g})" in _help_entries("tune")["--budget"]
+    lines = [line for line in README.read_text().splitlines() if line.startswith("pysoftmax tune")]
+    assert lines and f"default {budget:g} s" in lines[0], lines
+
+
 def test_cli_tune_writes_a_usable_table(tmp_path):
     out = tmp_path / "table.json"
     result = _cli("tune", "--budget", "2", "--output", str(out))
