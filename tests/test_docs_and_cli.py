@@ -5,6 +5,7 @@ import importlib.util
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,11 +58,22 @@ def test_console_script_works_from_the_checkout():
     assert "strategies:" in result.stdout
 
 
-def test_source_tree_import_explains_itself():
-    result = subprocess.run([sys.executable, "-c", "import pysoftmax"], capture_output=True,
-                            text=True, cwd=README.parent, timeout=120)
+def test_source_tree_import_explains_itself(tmp_path):
+    """A plain clone, no build, pysoftmax not installed: importing it says so,
+    in one ImportError and nothing else (no 'circular import' first).
+
+    The package's sources are copied, and Python runs with -S: no
+    site-packages, hence neither an installed pysoftmax nor the import hook
+    of an editable install, which would otherwise be found first."""
+    shutil.copytree(README.parent / "pysoftmax", tmp_path / "pysoftmax",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+    result = subprocess.run([sys.executable, "-S", "-c", "import pysoftmax"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode != 0
-    assert "source tree" in result.stderr
+    assert result.stderr.count("Traceback") == 1, result.stderr
+    assert "circular import" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "ImportError: pysoftmax is being imported from its source tree"), result.stderr
 
 
 CASES = ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1", "65536x32",
