@@ -25,12 +25,25 @@ def test_docstring_examples(module):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_python_examples_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README.md has no python examples"
-    namespace = {}                      # the blocks run in order, as a reader would
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+def _readme_python_blocks():
+    text = README.read_text()
+    return [(text.count("\n", 0, m.start(1)), m.group(1))
+            for m in re.finditer(r"```python\n(.*?)```", text, flags=re.S)]
+
+
+def test_readme_has_python_examples():
+    assert len(_readme_python_blocks()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_python_example_runs_on_its_own(index, tmp_path, monkeypatch):
+    """Each ```python block of README.md runs by itself, in a fresh namespace
+    (a reader may copy any one of them), from a scratch directory."""
+    line, block = _readme_python_blocks()[index]
+    monkeypatch.chdir(tmp_path)
+    code = compile("\n" * line + block, str(README), "exec")    # tracebacks give README lines
+    with pysoftmax.strategy("auto"), pysoftmax.num_threads(None):
+        exec(code, {"__name__": "__readme__"})
 
 
 def test_version_matches_metadata():
