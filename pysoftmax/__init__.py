@@ -7,18 +7,24 @@ array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
 __version__ = "0.1.0"
 
-try:
-    from . import _openmp  # noqa: F401  (compiled: absent from the source tree)
-except ImportError as exc:
+
+def _check_built():
+    """A source tree (a checkout, no build) has no compiled modules: say so,
+    and nothing else (an ImportError raised while importing one would come
+    first, as a confusing 'circular import')."""
+    import importlib.util
     import os
 
-    if os.path.exists(os.path.join(os.path.dirname(__file__), "meson.build")):
+    if (os.path.exists(os.path.join(os.path.dirname(__file__), "meson.build"))
+            and importlib.util.find_spec(f"{__name__}._openmp") is None):
         raise ImportError(
             "pysoftmax is being imported from its source tree, which has no compiled "
             "kernels: install it (pip install .) and run Python from another directory, "
-            "or use the installed `pysoftmax` command") from exc
-    raise
+            "or use the installed `pysoftmax` command")
 
+
+_check_built()
+from . import _openmp  # noqa: E402,F401  (compiled: absent from the source tree)
 from . import dispatch
 from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
 from ._config import (available_strategies, get_config, num_threads,

@@ -1,6 +1,7 @@
 """Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``)."""
 import argparse
 import json
+import os
 import platform
 import sys
 
@@ -36,16 +37,40 @@ def info(args):
     print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
           f"{table.cpu.get('model')!r}; rows per strategy@threads: "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-    print(f"            user table: {dispatch.user_table_path()}")
+    user = dispatch.user_table_path()
+    print(f"            user table: {user if user.exists() else f'none ({user} does not exist)'}")
     return 0
 
 
+def _reason(exc):
+    """An OSError as 'No such file or directory (/the/path)'."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror} ({exc.filename})"
+    return str(exc)
+
+
 def tune(args):
-    """Measure the strategies, print the table, write it."""
+    """Check the destination, measure the strategies, write the table, print it."""
+    import pathlib
+    import tempfile
+
     from pysoftmax import dispatch
 
+    path = pathlib.Path(args.output) if args.output else dispatch.user_table_path()
+    try:
+        dispatch.check_writable(path)
+    except OSError as exc:
+        print(f"pysoftmax tune: cannot write the dispatch table to {path}: {_reason(exc)}; "
+              "nothing measured (choose another file with --output or PYSOFTMAX_TABLE)",
+              file=sys.stderr)
+        return 1
     before = dispatch.builtin()
     table = dispatch.tune(budget=args.budget, threads=args.threads)
+    try:
+        failure = None
+        dispatch.save(table, path)      # first: printing may fail (a closed pipe)
+    except OSError as exc:
+        failure = exc
     changed = [key for key, row in table.rules.items()
                if key in before.rules and (before.rules[key].strategy, before.rules[key].use_threads)
                != (row.strategy, row.use_threads)]
@@ -57,9 +82,23 @@ def tune(args):
               f"{t:>7}  {row.strategy}@{row.use_threads}{mark}")
     print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
           "(a choice changes only where another was faster by more than 10%, in every round)")
-    path = dispatch.save(table, args.output)
-    print(f"written to {path}")
-    return 0
+    if failure is None:
+        print(f"written to {path}")
+        return 0
+    sys.stdout.flush()
+    print(f"pysoftmax tune: could not write the dispatch table to {path}: {_reason(failure)}",
+          file=sys.stderr)
+    try:
+        fd, spare = tempfile.mkstemp(prefix="pysoftmax-dispatch-", suffix=".json")
+        os.close(fd)
+        dispatch.save(table, spare)
+    except OSError as exc:
+        print(f"pysoftmax tune: nor in the temporary directory ({_reason(exc)}): the "
+              "measurements are lost", file=sys.stderr)
+    else:
+        print(f"pysoftmax tune: the measured table is saved in {spare} instead: copy it to "
+              f"{path}, or point PYSOFTMAX_TABLE at it", file=sys.stderr)
+    return 1
 
 
 def bench(args):
@@ -122,20 +161,42 @@ def _positive(text):
 
 
 def main(argv=None):
+    """Run the command line; returns the exit status."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()          # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # The reader went away (`pysoftmax info | head -2`): stop quietly, and
+        # send what is still buffered nowhere, so that exiting does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv):
+    from pysoftmax import dispatch
+
     parser = argparse.ArgumentParser(prog="pysoftmax", description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("info", help="versions, CPU, strategies, dispatch table")
     t = commands.add_parser("tune", help="measure the strategies here and write the dispatch table")
-    t.add_argument("--budget", type=float, default=90.0, help="seconds to spend (default 90)")
+    t.add_argument("--budget", type=float, default=dispatch.TUNE_BUDGET,
+                   help="seconds to spend measuring, at most (default: %(default)g)")
     t.add_argument("--threads", type=_positive, default=None,
                    help="thread count to measure besides 1 (default: all available)")
     t.add_argument("--output", default=None,
                    help="file to write (default: $PYSOFTMAX_TABLE or the user config directory)")
     b = commands.add_parser("bench", help="time pysoftmax and its peers against memcpy")
-    b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    b.add_argument("--threads", type=_positive, nargs="+", default=[1])
-    b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax")
-    b.add_argument("--rounds", type=_positive, default=7)
+    b.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="dtype of the inputs (default: %(default)s)")
+    b.add_argument("--threads", type=_positive, nargs="+", default=[1],
+                   help="thread counts, one table each (default: 1)")
+    b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax",
+                   help="the operation to time (default: %(default)s)")
+    b.add_argument("--rounds", type=_positive, default=7,
+                   help="rounds of best-of-n timing per case; the median is reported "
+                        "(default: %(default)s)")
     b.add_argument("--json", action="store_true", help="print machine-readable results")
     b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
     b.add_argument("--features", action="store_true",

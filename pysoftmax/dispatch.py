@@ -15,8 +15,9 @@ our machines).  `tune()` measures every usable strategy on this machine and
 keeps the built-in choice unless another was measurably faster; `save()`
 writes the user's table (PYSOFTMAX_TABLE, else <user config dir>/pysoftmax/
 dispatch.json), which `load()` prefers.  A user table made on another CPU,
-unreadable, malformed, or naming an unknown strategy is ignored with one
-warning, and the built-in table is used: a bad table never breaks softmax.
+unreadable, or malformed (every field's type and range is checked), or whose
+loading fails in any other way, is ignored with one warning, and the built-in
+table is used: a bad table never breaks softmax.
 
 Calls no row covers, and rows whose strategy cannot compute the call, fall
 back to the first available strategy of FALLBACK that accepts it, on one
@@ -31,17 +32,22 @@ Examples
 True
 """
 import bisect
+import errno
 import importlib.resources
 import json
+import math
 import os
 import pathlib
 import platform
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections import namedtuple
+
+import numpy as np
 
 from . import _config
 from .strategies import STRATEGIES, Problem
@@ -100,27 +106,109 @@ class Table:
 
     @classmethod
     def from_json(cls, data, source):
-        """A Table from parsed JSON; ValueError saying what is wrong."""
+        """A Table from parsed JSON; ValueError saying what is wrong.
+
+        Every field is checked (type and range), so that a table that loads
+        can be used by every call."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"not a pysoftmax dispatch table (format {FORMAT!r} expected)")
         try:
-            bands = data["bands"]
-            n_edges, rows_edges = [int(e) for e in bands["n"]], [int(e) for e in bands["rows"]]
+            bands = _field(data, "bands", dict)
+            n_edges, rows_edges = _edges(bands, "n"), _edges(bands, "rows")
+            cpu = _field(data, "cpu", dict)
+            versions = data.get("versions", {})
+            if not isinstance(versions, dict):
+                raise ValueError(f"versions must be an object, not {_show(versions)}")
             rules = {}
-            for rule in data["rules"]:
-                key = tuple(rule[f] for f in KEY_FIELDS)
-                if rule["strategy"] not in STRATEGIES:
-                    raise ValueError(f"unknown strategy {rule['strategy']!r}")
-                use = int(rule["use_threads"])
-                if not 1 <= use <= int(rule["threads"]):
-                    raise ValueError(f"use_threads {use} outside 1..{rule['threads']}")
-                rules[key] = Row(rule["strategy"], use, dict(rule.get("seconds", {})))
-            cpu, versions = dict(data["cpu"]), dict(data.get("versions", {}))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"malformed table ({type(exc).__name__}: {exc})") from None
-        if n_edges != sorted(n_edges) or rows_edges != sorted(rows_edges):
-            raise ValueError("band edges must be increasing")
-        return cls(rules, n_edges, rows_edges, cpu, versions, source)
+            for i, rule in enumerate(_field(data, "rules", list)):
+                try:
+                    key, row = _rule(rule, len(n_edges), len(rows_edges))
+                    if key in rules:
+                        raise ValueError(f"duplicate rule for {dict(zip(KEY_FIELDS, key))}")
+                except ValueError as exc:
+                    raise ValueError(f"rule {i}: {exc}") from None
+                rules[key] = row
+        except ValueError as exc:
+            raise ValueError(f"malformed table: {exc}") from None
+        return cls(rules, n_edges, rows_edges, dict(cpu), dict(versions), source)
+
+
+# What a table's rules may name.  Only the plain calls have rows (the
+# gradients always take the FALLBACK order); the dtypes are the compute dtypes
+# (float16 and bfloat16 are computed in float32; long double is float128 on
+# x86-64 Linux).
+TABLE_OPS = ("softmax", "log_softmax")
+TABLE_DTYPES = tuple(dict.fromkeys(["float32", "float64", np.dtype(np.longdouble).name]))
+TABLE_KINDS = ("last", "inner")
+
+
+def _show(value, width=60):
+    """repr(value), cut to `width` characters for messages."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(data, name, kind):
+    if name not in data:
+        raise ValueError(f"missing field {name!r}")
+    value = data[name]
+    if not isinstance(value, kind):
+        what = {dict: "an object", list: "a list"}[kind]
+        raise ValueError(f"{name} must be {what}, not {_show(value)}")
+    return value
+
+
+def _edges(bands, name):
+    """The band edges bands[name]: a strictly increasing list of positive ints."""
+    edges = bands.get(name)
+    if (not isinstance(edges, list) or not all(_is_int(e) and e >= 1 for e in edges)
+            or any(a >= b for a, b in zip(edges, edges[1:]))):
+        raise ValueError(f"band edges {name!r} must be a strictly increasing list of positive "
+                         f"integers, not {_show(edges)}")
+    return edges
+
+
+def _known(rule, name, known):
+    value = rule[name]
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"unknown {name} {_show(value)} (known: {', '.join(known)})")
+    return value
+
+
+def _rule(rule, n_bands, rows_bands):
+    """(key, Row) of one rule of a table's JSON; ValueError if malformed."""
+    if not isinstance(rule, dict):
+        raise ValueError(f"not an object but {_show(rule)}")
+    for name in (*KEY_FIELDS, "strategy", "use_threads"):
+        if name not in rule:
+            raise ValueError(f"missing field {name!r}")
+    op = _known(rule, "op", TABLE_OPS)
+    dtype = _known(rule, "dtype", TABLE_DTYPES)
+    kind = _known(rule, "kind", TABLE_KINDS)
+    bands = []
+    for name, top in (("n_band", n_bands), ("rows_band", rows_bands)):
+        value = rule[name]
+        if not _is_int(value) or not 0 <= value <= top:
+            raise ValueError(f"{name} must be an integer in 0..{top}, not {_show(value)}")
+        bands.append(value)
+    threads, use = rule["threads"], rule["use_threads"]
+    for name, value in (("threads", threads), ("use_threads", use)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {_show(value)}")
+    if use > threads:
+        raise ValueError(f"use_threads {use} outside 1..{threads}")
+    strategy = _known(rule, "strategy", tuple(STRATEGIES))
+    seconds = rule.get("seconds", {})
+    if not isinstance(seconds, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for v in seconds.values()):
+        raise ValueError("seconds must map 'strategy@threads' to times in seconds, not "
+                         f"{_show(seconds)}")
+    return (op, dtype, kind, *bands, threads), Row(strategy, use, dict(seconds))
 
 
 def slices(problem):
@@ -172,10 +260,13 @@ def builtin():
 def read(path):
     """The table in file `path` (OSError, ValueError if it cannot be used here)."""
     path = pathlib.Path(path)
+    text = path.read_text()
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError("not a dispatch table (its JSON is nested too deeply)") from None
     table = Table.from_json(data, str(path))
     here = cpu_fingerprint()
     if table.cpu.get("model") != here["model"] or table.cpu.get("flags") != here["flags"]:
@@ -196,7 +287,7 @@ def load(path=None):
     DispatchTableWarning, and the built-in table is used.
     """
     global _active
-    table = builtin()
+    table, problem = builtin(), None
     candidate = path or os.environ.get("PYSOFTMAX_TABLE")
     if candidate is None and user_table_path().exists():
         candidate = user_table_path()
@@ -204,12 +295,16 @@ def load(path=None):
         try:
             table = read(candidate)
         except (OSError, ValueError) as exc:
-            warnings.warn(f"pysoftmax: ignoring the dispatch table {candidate}: {exc}; "
-                          "using the built-in table (re-run `pysoftmax tune`)",
-                          DispatchTableWarning, stacklevel=2)
+            problem = str(exc)
+        except Exception as exc:        # whatever goes wrong, a bad table never breaks softmax
+            problem = f"{type(exc).__name__}: {exc}"
     with _lock:
         _active = table
         _choices.clear()
+    if problem is not None:             # after activating: a warning turned error cannot loop
+        warnings.warn(f"pysoftmax: ignoring the dispatch table {candidate}: {problem}; "
+                      "using the built-in table (re-run `pysoftmax tune`)",
+                      DispatchTableWarning, stacklevel=2)
     return table
 
 
@@ -219,13 +314,48 @@ def active():
 
 
 def save(table, path=None):
-    """Write `table` as JSON to `path` (default: user_table_path()); returns the path."""
+    """Write `table` as JSON to `path` (default: user_table_path()); returns the path.
+
+    Written to a temporary file beside `path`, then renamed over it; on
+    failure the temporary file is removed, and the OSError names `path`."""
     path = pathlib.Path(path) if path is not None else user_table_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(table.to_json(), indent=1) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(table.to_json(), indent=1) + "\n")
+        tmp.replace(path)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
     return path
+
+
+def check_writable(path=None):
+    """Raise OSError (naming what is in the way) unless `save()` can write a
+    table at `path` (default: user_table_path()).
+
+    Creates the missing directories, then a file beside `path`, and removes
+    that file: as `save()` does, so that the check holds for root too (whom
+    permission bits do not stop) and on read-only file systems."""
+    path = pathlib.Path(path) if path is not None else user_table_path()
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path.parent)) from None
 
 
 Choice = namedtuple("Choice", "strategy threads source key")
@@ -337,6 +467,7 @@ TUNE_ROWS_EDGES = (16, 1024)               # slice count bands
 _N_SAMPLES = (64, 1024, 16384, 131072)     # one length inside each band
 _ROWS_SAMPLES = (4, 128, 8192)             # one count inside each band
 MAX_ELEMENTS = 1 << 21                     # larger samples are not measured
+TUNE_BUDGET = 90.0                         # seconds tune() measures at most, by default
 
 
 def _sample(kind, n, rows):
@@ -347,7 +478,7 @@ def _sample(kind, n, rows):
     return (rows // inner, n, inner), 1
 
 
-def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float64"),
+def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", "float64"),
          kinds=("last", "inner"), threads=None, margin=0.10, base=None, progress=sys.stderr):
     """Measure the strategies on this machine and return a new Table.
 
@@ -363,7 +494,7 @@ def tune(budget=90.0, ops=("softmax", "log_softmax"), dtypes=("float32", "float6
     Parameters
     ----------
     budget : float
-        Seconds to spend measuring, at most (about).
+        Seconds to spend measuring, at most (about; default TUNE_BUDGET).
     ops, dtypes, kinds : sequences
         What to measure.
     threads : int, optional

@@ -1,6 +1,10 @@
 """The dispatch table: data round-trip, bad tables ignored with one warning,
 explain, tuning, and that auto follows the table."""
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -36,6 +40,7 @@ def test_builtin_table_is_valid_and_covers_the_default_shapes():
 
 def test_round_trip(tmp_path):
     table = dispatch.builtin()
+    table.cpu = dispatch.cpu_fingerprint()       # read() refuses a table from another CPU
     path = dispatch.save(table, tmp_path / "t.json")
     again = dispatch.read(path)
     assert again.rules == table.rules
@@ -58,6 +63,23 @@ def _bad_tables():
     threads["rules"][0]["use_threads"] = 99
     missing = _table_json()
     del missing["rules"][0]["kind"]
+
+    def rule(field, value):
+        """The built-in table (stamped with this CPU) with one field of rule 0 changed."""
+        data = _table_json()
+        data["rules"][0][field] = value
+        return json.dumps(data)
+
+    def bands(n=None, rows=None):
+        data = _table_json()
+        if n is not None:
+            data["bands"]["n"] = n
+        if rows is not None:
+            data["bands"]["rows"] = rows
+        return json.dumps(data)
+
+    duplicate = _table_json()
+    duplicate["rules"].append(dict(duplicate["rules"][0]))
     return {
         "another CPU": (json.dumps(other_cpu), "another CPU"),
         "not JSON": ("{not json", "not valid JSON"),
@@ -66,6 +88,31 @@ def _bad_tables():
         "bad thread count": (json.dumps(threads), "use_threads 99"),
         "missing field": (json.dumps(missing), "malformed table"),
         "a list": ("[1, 2, 3]", "not a pysoftmax dispatch table"),
+        # issue 12, item 6: each of these broke every call (RecursionError, TypeError)
+        "nested too deeply": ("[" * 200000 + "]" * 200000, "nested too deeply"),
+        "threads a string": (rule("threads", "1"), "threads must be a positive integer, not '1'"),
+        # malformed fields that were accepted and silently did something else
+        "threads zero": (rule("threads", 0), "threads must be a positive integer, not 0"),
+        "threads a bool": (rule("threads", True), "threads must be a positive integer, not True"),
+        "use_threads a float": (rule("use_threads", 1.5), "use_threads must be a positive integer"),
+        "n_band a string": (rule("n_band", "0"), "n_band must be an integer in 0..3"),
+        "n_band out of range": (rule("n_band", 4), "n_band must be an integer in 0..3"),
+        "rows_band negative": (rule("rows_band", -1), "rows_band must be an integer in 0..2"),
+        "unknown op": (rule("op", "softmx"), "unknown op 'softmx'"),
+        "gradient op": (rule("op", "softmax_grad"), "unknown op 'softmax_grad'"),
+        "unknown dtype": (rule("dtype", "float33"), "unknown dtype 'float33'"),
+        "unknown kind": (rule("kind", "outer"), "unknown kind 'outer'"),
+        "strategy not a string": (rule("strategy", ["vectorized"]), "unknown strategy"),
+        "seconds not numbers": (rule("seconds", {"vectorized@1": "fast"}), "seconds"),
+        "seconds a list": (rule("seconds", [1, 2]), "seconds"),
+        "a rule not an object": (json.dumps(_table_json(rules=[1])), "rule 0"),
+        "rules not a list": (json.dumps(_table_json(rules={"op": "softmax"})), "rules"),
+        "duplicate rule": (json.dumps(duplicate), "duplicate rule"),
+        "band edges strings": (bands(n=["256", "4096", "65536"]), "band edges"),
+        "band edges repeated": (bands(rows=[16, 16]), "band edges"),
+        "band edges not a list": (bands(n=256), "band edges"),
+        "cpu not an object": (json.dumps(_table_json(cpu="AMD EPYC")), "cpu"),
+        "versions not an object": (json.dumps(_table_json(versions=[1])), "versions"),
     }
 
 
@@ -84,6 +131,37 @@ def test_bad_table_is_ignored_with_one_warning(tmp_path, monkeypatch, case):
         warnings.simplefilter("error")       # no further warnings per call
         np.testing.assert_allclose(pysoftmax.softmax(x), pysoftmax.softmax(x, strategy="reference"),
                                    rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["nested too deeply", "threads a string"])
+def test_bad_table_never_breaks_a_fresh_process(tmp_path, case):
+    """The reproducers of issue 12, item 6, as a user meets them: the table
+    named by PYSOFTMAX_TABLE is read at the first call of a new process."""
+    path = tmp_path / "table.json"
+    path.write_text(_bad_tables()[case][0])
+    code = ("import numpy as np, pysoftmax\n"
+            "x = np.arange(6.0, dtype=np.float32).reshape(2, 3)\n"
+            "for _ in range(3):\n"
+            "    p = pysoftmax.softmax(x); q = pysoftmax.log_softmax(x, axis=0)\n"
+            "print(pysoftmax.get_config()['dispatch'], round(float(p.sum()), 5))\n")
+    env = dict(os.environ, PYSOFTMAX_TABLE=str(path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, cwd=tempfile.gettempdir(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("DispatchTableWarning") == 1, result.stderr
+    assert result.stdout.split() == ["built-in", "2.0"]
+
+
+def test_any_failure_while_loading_is_one_warning(tmp_path, monkeypatch):
+    def broken_read(path):
+        raise RuntimeError("something unforeseen")
+    monkeypatch.setattr(dispatch, "read", broken_read)
+    monkeypatch.setenv("PYSOFTMAX_TABLE", str(tmp_path / "table.json"))
+    with pytest.warns(dispatch.DispatchTableWarning,
+                      match="RuntimeError: something unforeseen") as record:
+        assert dispatch.load().source == "built-in"
+    assert len(record) == 1
 
 
 def test_unreadable_table_is_ignored(tmp_path, monkeypatch):

@@ -2,8 +2,10 @@
 import doctest
 import importlib.metadata
 import importlib.util
+import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,21 +25,34 @@ def test_docstring_examples(module):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_python_examples_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README.md has no python examples"
-    namespace = {}                      # the blocks run in order, as a reader would
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+def _readme_python_blocks():
+    text = README.read_text()
+    return [(text.count("\n", 0, m.start(1)), m.group(1))
+            for m in re.finditer(r"```python\n(.*?)```", text, flags=re.S)]
+
+
+def test_readme_has_python_examples():
+    assert len(_readme_python_blocks()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_python_example_runs_on_its_own(index, tmp_path, monkeypatch):
+    """Each ```python block of README.md runs by itself, in a fresh namespace
+    (a reader may copy any one of them), from a scratch directory."""
+    line, block = _readme_python_blocks()[index]
+    monkeypatch.chdir(tmp_path)
+    code = compile("\n" * line + block, str(README), "exec")    # tracebacks give README lines
+    with pysoftmax.strategy("auto"), pysoftmax.num_threads(None):
+        exec(code, {"__name__": "__readme__"})
 
 
 def test_version_matches_metadata():
     assert importlib.metadata.version("pysoftmax") == pysoftmax.__version__
 
 
-def _cli(*args):
+def _cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "pysoftmax", *args], capture_output=True,
-                          text=True, cwd=tempfile.gettempdir(), timeout=120)
+                          text=True, cwd=tempfile.gettempdir(), timeout=120, env=env)
 
 
 def test_cli_info():
@@ -56,11 +71,22 @@ def test_console_script_works_from_the_checkout():
     assert "strategies:" in result.stdout
 
 
-def test_source_tree_import_explains_itself():
-    result = subprocess.run([sys.executable, "-c", "import pysoftmax"], capture_output=True,
-                            text=True, cwd=README.parent, timeout=120)
+def test_source_tree_import_explains_itself(tmp_path):
+    """A plain clone, no build, pysoftmax not installed: importing it says so,
+    in one ImportError and nothing else (no 'circular import' first).
+
+    The package's sources are copied, and Python runs with -S: no
+    site-packages, hence neither an installed pysoftmax nor the import hook
+    of an editable install, which would otherwise be found first."""
+    shutil.copytree(README.parent / "pysoftmax", tmp_path / "pysoftmax",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+    result = subprocess.run([sys.executable, "-S", "-c", "import pysoftmax"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode != 0
-    assert "source tree" in result.stderr
+    assert result.stderr.count("Traceback") == 1, result.stderr
+    assert "circular import" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "ImportError: pysoftmax is being imported from its source tree"), result.stderr
 
 
 CASES = ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1", "65536x32",
@@ -102,6 +128,70 @@ def test_cli_info_shows_the_table():
     assert "oneDNN:" in result.stdout
 
 
+def test_cli_info_says_when_there_is_no_user_table(tmp_path):
+    home, env = _home(tmp_path)
+    missing = home / ".config" / "pysoftmax" / "dispatch.json"
+    result = _cli("info", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"user table: none ({missing} does not exist)" in result.stdout
+    missing.parent.mkdir(parents=True)
+    missing.write_text("{}")                         # there, even if unusable
+    result = _cli("info", env=env)
+    assert f"user table: {missing}\n" in result.stdout
+
+
+@pytest.mark.parametrize("args, status", [(["info"], 1),
+                                          (["tune", "--help"], 0)])   # argparse ignores it
+def test_cli_stops_quietly_when_its_reader_goes_away(args, status):
+    """`pysoftmax info | head -2`: the reader closes the pipe early; here,
+    before anything is written, so that every write fails."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pysoftmax", *args], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir(),
+                                timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == status
+
+
+def _help_entries(command):
+    """option -> its help text, from `pysoftmax COMMAND --help`."""
+    result = _cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    entries, option = {}, None
+    for line in result.stdout.splitlines():
+        if re.match(r"  -", line):
+            option = re.findall(r"--[\w-]+", line)[-1] if "--" in line else line.split()[0]
+            entries[option] = line
+        elif option is not None and line.startswith("   "):
+            entries[option] += line
+        else:
+            option = None
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def test_cli_bench_help_gives_the_defaults():
+    entries = _help_entries("bench")
+    for option, default in [("--threads", "1"), ("--rounds", "7"), ("--dtype", "float32"),
+                            ("--op", "softmax")]:
+        assert f"(default: {default})" in entries[option], entries[option]
+
+
+def test_tune_budget_default_is_the_same_everywhere():
+    """One default budget: dispatch.TUNE_BUDGET, in tune(), `tune --help`, README."""
+    import inspect
+
+    from pysoftmax import dispatch
+    budget = dispatch.TUNE_BUDGET
+    assert inspect.signature(dispatch.tune).parameters["budget"].default == budget
+    assert f"(default: {budget:g})" in _help_entries("tune")["--budget"]
+    lines = [line for line in README.read_text().splitlines() if line.startswith("pysoftmax tune")]
+    assert lines and f"default {budget:g} s" in lines[0], lines
+
+
 def test_cli_tune_writes_a_usable_table(tmp_path):
     out = tmp_path / "table.json"
     result = _cli("tune", "--budget", "2", "--output", str(out))
@@ -110,6 +200,81 @@ def test_cli_tune_writes_a_usable_table(tmp_path):
     assert f"written to {out}" in result.stdout
     from pysoftmax import dispatch
     assert len(dispatch.read(out).rules) >= 100
+
+
+def _home(tmp_path):
+    """An environment whose user table lives under tmp_path/home/.config."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    env.pop("PYSOFTMAX_TABLE", None)
+    return home, env
+
+
+@pytest.mark.parametrize("case", ["~/.config is a file", "--output is a directory",
+                                  "the parent of --output is a file"])
+def test_cli_tune_checks_the_destination_before_measuring(tmp_path, case):
+    """Issue 12, item 7: an unwritable destination is reported before the
+    budget is spent, without a traceback or a stray temporary file."""
+    home, env = _home(tmp_path)
+    args = ["tune", "--budget", "0.2"]
+    if case == "~/.config is a file":
+        (home / ".config").write_text("")
+        culprit = home / ".config"
+        dest = culprit / "pysoftmax" / "dispatch.json"
+    elif case == "--output is a directory":
+        dest = culprit = tmp_path / "out"
+        dest.mkdir()
+        args += ["--output", str(dest)]
+    else:
+        culprit = tmp_path / "a_file"
+        culprit.write_text("")
+        dest = culprit / "t.json"
+        args += ["--output", str(dest)]
+    result = _cli(*args, env=env)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    assert f"cannot write the dispatch table to {dest}" in result.stderr
+    assert str(culprit) + ")" in result.stderr                 # what is in the way
+    assert result.stdout == "" and "\r[" not in result.stderr   # nothing measured
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_cli_tune_keeps_the_measurements_when_writing_fails(tmp_path, monkeypatch, capsys):
+    """The destination breaks while measuring: say so, leave no temporary
+    file, and keep the measured table elsewhere."""
+    from pysoftmax import __main__ as cli
+    from pysoftmax import dispatch
+
+    out = tmp_path / "table.json"
+    measured = dispatch.builtin()
+    measured.cpu = dispatch.cpu_fingerprint()
+
+    def fake_tune(**kwargs):
+        out.mkdir()                         # the destination turns into a directory meanwhile
+        return measured
+
+    monkeypatch.setattr(dispatch, "tune", fake_tune)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spare"))
+    (tmp_path / "spare").mkdir()
+    assert cli.main(["tune", "--budget", "1", "--output", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"could not write the dispatch table to {out}" in captured.err
+    assert "rows differ from the built-in table" in captured.out      # the table is shown
+    spare = re.search(r"saved in (\S+) instead", captured.err).group(1)
+    assert pathlib.Path(spare).parent == tmp_path / "spare"
+    assert dispatch.read(spare).rules == measured.rules
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_save_removes_its_temporary_file_on_failure(tmp_path):
+    from pysoftmax import dispatch
+
+    (tmp_path / "t.json").mkdir()
+    with pytest.raises(IsADirectoryError):
+        dispatch.save(dispatch.builtin(), tmp_path / "t.json")
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_cli_bench_json():

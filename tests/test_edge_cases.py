@@ -182,10 +182,26 @@ def test_broadcast_readonly_input(strategy_name):
                                rtol=1e-6)
 
 
-def test_strategy_argument_overrides_context():
+def test_strategy_argument_overrides_context(monkeypatch):
+    """strategy= beats the context's strategy: the strategy it names runs."""
+    from pysoftmax import dispatch
+    from pysoftmax.strategies import STRATEGIES
+
+    ran = []
+    for name, module in STRATEGIES.items():
+        def spy(*args, _name=name, _run=module.run, **kwargs):
+            ran.append(_name)
+            return _run(*args, **kwargs)
+        monkeypatch.setattr(module, "run", spy)
     x = np.arange(3.0)
     with pysoftmax.strategy("reference"):
-        np.testing.assert_allclose(softmax(x, strategy="vectorized"), softmax(x), rtol=1e-15)
+        np.testing.assert_allclose(softmax(x, strategy="vectorized"), scipy.special.softmax(x),
+                                   rtol=1e-15)
+        assert ran == ["vectorized"]
+        e = dispatch.explain(x, strategy="vectorized")
+        assert (e.strategy, e.source) == ("vectorized", "explicit")
+        softmax(x)                                      # the context, for contrast
+        assert ran == ["vectorized", "reference"]
 
 
 # ---- issue 12, items 8 and 9 --------------------------------------------
