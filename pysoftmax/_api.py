@@ -59,7 +59,9 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
         (never NaN). Masked-out elements of `x` may hold anything.
     scale : real scalar, optional
         Multiply `x` by this before the softmax (an inverse temperature,
-        e.g. ``1/sqrt(d)`` in attention), in the same pass.
+        e.g. ``1/sqrt(d)`` in attention), in the same pass.  The exponents
+        come from the exact products, so the accuracy holds for any
+        magnitude of ``scale * x``.
     approx : bool, optional
         Use a faster polynomial exp. Relative error of the outputs at most
         1e-4 in float32 (7e-6 measured) and 1e-9 in float64, for outputs of
@@ -72,9 +74,10 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
 
     Returns
     -------
-    ndarray
+    ndarray or scalar
         Same shape as `x`; each slice along `axis` is non-negative and sums
-        to 1 (or is all 0 where `where` selects nothing).
+        to 1 (or is all 0 where `where` selects nothing).  A NumPy scalar for
+        0-d input, unless `out` is given.
 
     Notes
     -----
