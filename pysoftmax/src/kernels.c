@@ -74,13 +74,27 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #define PSM_EXACT(a, b, c) _Generic((a), float: psm_mulsub_f32, default: psm_mulsub_f64)(a, b, c)
 
 #if defined(__FP_FAST_FMA) && defined(__FP_FAST_FMAF)
-#define MULSUB PSM_FUSED
+#define PSM_GENERIC_MULSUB PSM_FUSED
 #else
-#define MULSUB PSM_EXACT
+#define PSM_GENERIC_MULSUB PSM_EXACT
 #endif
+
+/* Each ISA is instantiated twice.  The exact kernels (ISA name with an x)
+   compute every exponent as SHIFTED(s, x, m, r) = MULSUB(s, x, m) - r; the
+   others as s*x - m, which is the same when every product s*x is exact:
+   for a scale that is a power of 2 (1 in a plain call), in base e.  The
+   entry points choose (psm_exact_for). */
+#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+#define MULSUB PSM_GENERIC_MULSUB
+#define ISA genericx
+#include "instantiate.h"
+#undef ISA
+#undef SHIFTED
+#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
+#undef SHIFTED
 #undef MULSUB
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -91,11 +105,18 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
-#define ISA avx2
 #define MULSUB PSM_FUSED
+#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+#define ISA avx2x
 #include "instantiate.h"
-#undef MULSUB
 #undef ISA
+#undef SHIFTED
+#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
+#define ISA avx2
+#include "instantiate.h"
+#undef ISA
+#undef SHIFTED
+#undef MULSUB
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -136,22 +157,31 @@ typedef struct {
      log_sum_##t##_##isa, col_log_sum_##t##_##isa}
 #define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
 
-static const psm_table psm_generic = PSM_TABLE(generic);
+static const psm_table psm_generic = PSM_TABLE(generic), psm_genericx = PSM_TABLE(genericx);
 #ifdef PSM_HAVE_AVX2
-static const psm_table psm_avx2 = PSM_TABLE(avx2);
+static const psm_table psm_avx2 = PSM_TABLE(avx2), psm_avx2x = PSM_TABLE(avx2x);
 #endif
-static const psm_table *psm = &psm_generic;
+static const psm_table *psm = &psm_generic, *psm_x = &psm_genericx;   /* plain, exact */
 
 const char *psm_init(int force_generic)
 {
-    psm = &psm_generic;
+    psm = &psm_generic, psm_x = &psm_genericx;
 #ifdef PSM_HAVE_AVX2
     __builtin_cpu_init();
     if (!force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        psm = &psm_avx2;
+        psm = &psm_avx2, psm_x = &psm_avx2x;
 #endif
     (void)force_generic;
     return psm->isa;
+}
+
+/* The kernels for a forward call with scale s: the exact ones unless every
+   product s*x is exact (s = 0 or a power of 2, in base e). */
+static const psm_table *psm_for(double s, int approx)
+{
+    int e;
+    const double m = fabs(frexp(s, &e));
+    return approx || !(s == 0 || m == 0.5) ? psm_x : psm;
 }
 
 /* The entry points of kernels.h, for each type: call the current table. */
@@ -159,18 +189,18 @@ const char *psm_init(int force_generic)
     void psm_rows_##t(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy, Py_ssize_t rows,    \
                       Py_ssize_t n, T s, int log, int approx)                                \
     {                                                                                         \
-        psm->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                            \
+        psm_for(s, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                            \
     }                                                                                         \
     void psm_masked_rows_##t(const T *x, Py_ssize_t ldx, const unsigned char *w,              \
                              Py_ssize_t ldw, T *y, Py_ssize_t ldy, Py_ssize_t rows,           \
                              Py_ssize_t n, T s, int log, int approx)                          \
     {                                                                                         \
-        psm->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log);             \
+        psm_for(s, approx)->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log);             \
     }                                                                                         \
     void psm_cols_##t(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s,      \
                       int log, int approx)                                                    \
     {                                                                                         \
-        psm->t.cols[approx != 0](x, y, n, ld, w, s, log);                                     \
+        psm_for(s, approx)->t.cols[approx != 0](x, y, n, ld, w, s, log);                                     \
     }                                                                                         \
     void psm_grad_rows_##t(const T *y, Py_ssize_t ldy, const T *dy, Py_ssize_t lddy, T *out, \
                            Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)            \

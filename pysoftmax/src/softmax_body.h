@@ -11,7 +11,7 @@
  * Every kernel takes a scale s (softmax of s*x; s = 1 is the plain softmax,
  * bit for bit) and a flag log.  The exponent of x[j] is the exact product
  * s*x[j] less the largest one, rounded once at most twice: (s*x[j] - m) - r
- * with one rounding each (MULSUB), where m is s*xm rounded and r =
+ * with one rounding each (SHIFTED(s, x, m, r)), where m is s*xm rounded and r =
  * MULSUB(s, xm, m) its rounding residual, xm being the element with the
  * largest product (max of x for s > 0, min for s < 0: row_max of sg*x,
  * sg = +-1, finds it exactly).  At xm the exponent is exactly 0 however
@@ -70,7 +70,8 @@ PSM_INLINE T FN(sign_of)(T s)
 }
 
 /* A row's shift, from xm, its element with the largest product s*xm: the
-   kernels' exponent of x[j] is MULSUB(s, x[j], m) - r.  With m = s*xm
+   kernels' exponent of x[j] is SHIFTED(s, x[j], m, r) = MULSUB(s, x[j], m) - r.
+   With m = s*xm
    rounded and r = MULSUB(s, xm, m), computed as the loops compute it, the
    exponent at xm is exactly 0, and no other is positive (rounding is
    monotonic, so MULSUB(s, x[j], m) <= r).  Returns 0 when the product
@@ -84,7 +85,7 @@ PSM_INLINE int FN(shift_of)(T s, T xm, T *m, T *r)
 
 /* For a row or column whose largest product s*xm overflows T: a = s/p and
    p = 2^k, the least k that brings a*xm within T's range (|a*xm| <
-   2^(T_MAX_EXP-1)); exponents are then (MULSUB(a, x, m) - r) * p, with m
+   2^(T_MAX_EXP-1)); exponents are then SHIFTED(a, x, m, r) * p, with m
    and r the shift of a (products beyond 2^(2*T_MAX_EXP-2), where k would
    exceed T's range, are not supported: they give NaN). */
 PSM_INLINE void FN(wide_scale)(T s, T xm, T *a, T *p)
@@ -124,7 +125,7 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, 
         T part = 0;
 #pragma omp simd reduction(+:part) reduction(max:mx)
         for (Py_ssize_t j = 0; j < len; j++) {
-            T e = EXP(MULSUB(s, xb[j], m) - r);
+            T e = EXP(SHIFTED(s, xb[j], m, r));
             if (!log) yb[j] = e;
             part += e;
             if (next) {
@@ -133,7 +134,7 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, 
             }
             if (prev) {
                 if (!log) ypb[j] *= cp;
-                else ypb[j] = ((MULSUB(s, xpb[j], mp) - rp) - cp) * (T)BASE_LOG;
+                else ypb[j] = (SHIFTED(s, xpb[j], mp, rp) - cp) * (T)BASE_LOG;
             }
         }
         psm_neumaier_add(&sum, &comp, (double)part);
@@ -155,7 +156,7 @@ PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T r, T c,
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = ((MULSUB(s, src[j], m) - r) - c) * (T)BASE_LOG;
+            y[j] = (SHIFTED(s, src[j], m, r) - c) * (T)BASE_LOG;
     }
 }
 
@@ -178,7 +179,7 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, double
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
         for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = from_x ? EXP(MULSUB(s, v[j0 + j], m) - r) : v[j0 + j];
+            const T e = from_x ? EXP(SHIFTED(s, v[j0 + j], m, r)) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -201,7 +202,7 @@ static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t
 }
 
 /* A row whose largest product s*xm overflows T, on its own (rare): the
-   exponents are (MULSUB(a, x, m) - r) * p (wide_scale), recomputed in the
+   exponents are SHIFTED(a, x, m, r) * p (wide_scale), recomputed in the
    finishing pass; y may be x. */
 static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t n, T s, T xm,
                                                    int log)   /* IN x[n], OUT y[n] */
@@ -215,7 +216,7 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t 
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
         for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = EXP((MULSUB(a, x[j0 + j], m) - r) * p);
+            const T e = EXP(SHIFTED(a, x[j0 + j], m, r) * p);
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -226,11 +227,11 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t 
     if (!log) {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = EXP((MULSUB(a, x[j], m) - r) * p) * c;
+            y[j] = EXP(SHIFTED(a, x[j], m, r) * p) * c;
     } else {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = ((MULSUB(a, x[j], m) - r) * p - c) * (T)BASE_LOG;
+            y[j] = (SHIFTED(a, x[j], m, r) * p - c) * (T)BASE_LOG;
     }
 }
 
@@ -289,7 +290,7 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
             const T mi = m[i], ri = r[i];
 #pragma omp simd
             for (Py_ssize_t j = 0; j < n; j++)
-                er[j] = MULSUB(s, xr[j], mi) - ri;
+                er[j] = SHIFTED(s, xr[j], mi, ri);
         }
         FN(exp)(e, e, nr * n);
         for (Py_ssize_t i = 0; i < nr; i++) {
@@ -446,13 +447,13 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
 /* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
    Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
    full vector width of T), then are added in double with compensation.
-   Column k's exponents are MULSUB(s, x, m[k]) - r[k], or, in a block with a
-   wide column (wide, a constant), (MULSUB(a[k], x, m[k]) - r[k]) * p[k]
+   Column k's exponents are SHIFTED(s, x, m[k], r[k]), or, in a block with a
+   wide column (wide, a constant), SHIFTED(a[k], x, m[k], r[k]) * p[k]
    with a[k] = s and p[k] = 1 for the columns that are not wide: the same
    value, so a column's result does not depend on its neighbours. */
 #define PSM_COL_BLOCK 64
 #define PSM_COL_EXPONENT(v, k) \
-    (wide ? (MULSUB(a[k], v, m[k]) - r[k]) * p[k] : MULSUB(s, v, m[k]) - r[k])
+    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(s, v, m[k], r[k]))
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
                               T s, const T *a, const T *p, const T *m, const T *r,
                               const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
