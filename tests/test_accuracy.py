@@ -97,3 +97,64 @@ def test_longdouble_is_computed_by_reference():
     result = pysoftmax.softmax(x)
     assert result.dtype == np.longdouble
     assert_accurate("softmax", result.astype(np.float64), x, -1)
+
+
+def _lost_lane(dtype, shape, axis):
+    """The worst case of a sum in lanes: one 0 per slice, every other element
+    e^x just below half an ulp of 1, so each is lost when added to the lane
+    (or running sum) that holds the 1 (issue 12)."""
+    x = np.full(shape, np.log(0.999 * np.finfo(dtype).epsneg), dtype)
+    first = [slice(None)] * len(shape)
+    first[axis] = 0
+    x[tuple(first)] = 0
+    return x
+
+
+def _minus_17(shape, axis):
+    """Issue 12's reproducer: -17 everywhere, 0 first in each slice."""
+    x = np.full(shape, -17, np.float32)
+    first = [slice(None)] * len(shape)
+    first[axis] = 0
+    x[tuple(first)] = 0
+    return x
+
+
+LONG_SLICES = {
+    "row of -17": lambda: (_minus_17((1, 10**6), -1), -1),
+    "column of -17": lambda: (_minus_17((10**6, 4), 0), 0),
+    "normal rows": lambda: ((np.random.default_rng(0).standard_normal((4, 256000)) * 4)
+                            .astype(np.float32), -1),
+    "lost lane f32 row": lambda: (_lost_lane(np.float32, (1, 10**6), -1), -1),
+    "lost lane f32 columns": lambda: (_lost_lane(np.float32, (300000, 3), 0), 0),
+    "lost lane f64 row": lambda: (_lost_lane(np.float64, (1, 10**6), -1), -1),
+    "lost lane f64 columns": lambda: (_lost_lane(np.float64, (300000, 3), 0), 0),
+    "lost lane f32 slab": lambda: (_lost_lane(np.float32, (2, 100000, 5), 1), 1),
+}
+
+
+# Known to exceed the float32 absolute bound (1e-6 at outputs near 1), not
+# yet fixed: the vectorized kernels sum SUM_BLOCK = 256 floats per block (32
+# per lane with AVX2: 31 ulp lost, 1.9e-6; 63 with the generic ISA) and
+# PSM_COL_BLOCK = 64 rows per column block (63 ulp, 3.8e-6); the reference
+# strategy sums a non-last axis of float64 sequentially in float64 (NumPy
+# pairs only contiguous reductions): 3e-11 relative over 300000 rows.
+KNOWN_OVER_THE_BOUND = {
+    ("vectorized", "row of -17"), ("vectorized", "column of -17"),
+    ("vectorized", "lost lane f32 row"), ("vectorized", "lost lane f32 columns"),
+    ("vectorized", "lost lane f32 slab"), ("reference", "lost lane f64 columns"),
+}
+
+
+@pytest.mark.parametrize("case", LONG_SLICES)
+def test_long_slices_within_the_bound(strategy_name, case, request):
+    """Sums over very long slices stay within the bound (issue 12: mkl's and
+    onednn's float sums lost up to 3.5e-3): the strategy computes them
+    accurately or declines them clearly."""
+    if (strategy_name, case) in KNOWN_OVER_THE_BOUND:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="see KNOWN_OVER_THE_BOUND"))
+    x, axis = LONG_SLICES[case]()
+    with pysoftmax.num_threads(2):
+        result = run(pysoftmax.softmax, x, strategy_name, axis=axis)
+    if result is None:
+        pytest.skip(f"{strategy_name} declines {case} (checked: a clear ValueError)")
+    assert_accurate("softmax", result, x, axis)
