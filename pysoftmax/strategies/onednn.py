@@ -11,8 +11,7 @@ the primitive does not have.  Primitives are cached by (rows, n, row
 strides, algorithm), at most CACHE_SIZE of them, least recently used dropped.
 
 oneDNN leaves a NaN only at a NaN or +inf of the input and 0 elsewhere in
-its row; rows with a NaN or +inf are made all NaN after the call (see
-_nonfinite_rows).
+its row; Primitive.run makes such rows all NaN (the contract).
 """
 import collections
 import threading
@@ -73,26 +72,9 @@ def primitive(problem, ldx, ldy):
     return made
 
 
-def _nonfinite_rows(x):
-    """The rows of x holding a NaN or +inf (a bool mask), or None if there are none.
-
-    oneDNN 3.2 gets these rows wrong: it leaves a NaN at the NaN or +inf and
-    0 elsewhere, where the contract (SciPy's) is the whole row NaN.  One max
-    over the input finds whether there are any (NumPy's max propagates NaN;
-    about 4% of the call on 64x1000 and 12288x128); only then are the rows
-    found.  A row of only -inf oneDNN already makes NaN (-inf - -inf).
-    """
-    if x.max() < np.inf:
-        return None
-    return ~(x.max(axis=1) < np.inf)
-
-
 def run(problem, x, y, n_threads):
     prim = primitive(problem, x.strides[0] // x.itemsize, y.strides[0] // y.itemsize)
-    bad = _nonfinite_rows(x)     # before the call: y may be x
     prim.run(x, y, n_threads)
-    if bad is not None:
-        y[bad] = np.nan
 
 
 def versions():
