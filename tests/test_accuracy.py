@@ -63,7 +63,9 @@ def test_large_rows_and_threads(strategy_name, op, shape, axis, dtype):
 @pytest.mark.parametrize("op", OPS)
 def test_softmax_sums_to_one_and_log_is_consistent(strategy_name, op):
     x = np.random.default_rng(1).standard_normal((50, 333)).astype(np.float32) * 5
-    y = pysoftmax.softmax(x, strategy=strategy_name)
+    y = run(pysoftmax.softmax, x, strategy_name)
+    if y is None:
+        pytest.skip(f"{strategy_name} declines rows of 333 (checked: a clear ValueError)")
     np.testing.assert_allclose(y.sum(axis=-1, dtype=np.float64), 1.0, rtol=2e-6)
     logy = run(pysoftmax.log_softmax, x, strategy_name)
     if logy is not None:
@@ -97,3 +99,82 @@ def test_longdouble_is_computed_by_reference():
     result = pysoftmax.softmax(x)
     assert result.dtype == np.longdouble
     assert_accurate("softmax", result.astype(np.float64), x, -1)
+
+
+def _lost_lane(dtype, shape, axis):
+    """The worst case of a sum in lanes: one 0 per slice, every other element
+    e^x just below half an ulp of 1, so each is lost when added to the lane
+    (or running sum) that holds the 1 (issue 12)."""
+    x = np.full(shape, np.log(0.999 * np.finfo(dtype).epsneg), dtype)
+    first = [slice(None)] * len(shape)
+    first[axis] = 0
+    x[tuple(first)] = 0
+    return x
+
+
+def _minus_17(shape, axis):
+    """Issue 12's reproducer: -17 everywhere, 0 first in each slice."""
+    x = np.full(shape, -17, np.float32)
+    first = [slice(None)] * len(shape)
+    first[axis] = 0
+    x[tuple(first)] = 0
+    return x
+
+
+LONG_SLICES = {
+    "row of -17": lambda: (_minus_17((1, 10**6), -1), -1),
+    "column of -17": lambda: (_minus_17((10**6, 4), 0), 0),
+    "normal rows": lambda: ((np.random.default_rng(0).standard_normal((4, 256000)) * 4)
+                            .astype(np.float32), -1),
+    "lost lane f32 row": lambda: (_lost_lane(np.float32, (1, 10**6), -1), -1),
+    "lost lane f32 columns": lambda: (_lost_lane(np.float32, (300000, 3), 0), 0),
+    "lost lane f64 row": lambda: (_lost_lane(np.float64, (1, 10**6), -1), -1),
+    "lost lane f64 columns": lambda: (_lost_lane(np.float64, (300000, 3), 0), 0),
+    "lost lane f32 slab": lambda: (_lost_lane(np.float32, (2, 100000, 5), 1), 1),
+}
+
+
+# Known to exceed the float32 absolute bound (1e-6 at outputs near 1), not
+# yet fixed: the vectorized kernels sum SUM_BLOCK = 256 floats per block (32
+# per lane with AVX2: 31 ulp lost, 1.9e-6; 63 with the generic ISA) and
+# PSM_COL_BLOCK = 64 rows per column block (63 ulp, 3.8e-6); the reference
+# strategy sums a non-last axis of float64 sequentially in float64 (NumPy
+# pairs only contiguous reductions): 3e-11 relative over 300000 rows.
+KNOWN_OVER_THE_BOUND = {
+    ("vectorized", "row of -17"), ("vectorized", "column of -17"),
+    ("vectorized", "lost lane f32 row"), ("vectorized", "lost lane f32 columns"),
+    ("vectorized", "lost lane f32 slab"), ("reference", "lost lane f64 columns"),
+}
+
+
+@pytest.mark.parametrize("case", LONG_SLICES)
+def test_long_slices_within_the_bound(strategy_name, case, request):
+    """Sums over very long slices stay within the bound (issue 12: mkl's and
+    onednn's float sums lost up to 3.5e-3): the strategy computes them
+    accurately or declines them clearly."""
+    if (strategy_name, case) in KNOWN_OVER_THE_BOUND:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="see KNOWN_OVER_THE_BOUND"))
+    x, axis = LONG_SLICES[case]()
+    with pysoftmax.num_threads(2):
+        result = run(pysoftmax.softmax, x, strategy_name, axis=axis)
+    if result is None:
+        pytest.skip(f"{strategy_name} declines {case} (checked: a clear ValueError)")
+    assert_accurate("softmax", result, x, axis)
+
+
+def test_onednn_declines_rows_longer_than_its_float_sum_keeps_within_the_bound():
+    """oneDNN sums a row in one register of float lanes: up to n / lanes - 1
+    terms are lost next to the max (issue 12).  At its limit it is within the
+    bound on the worst case, with the 0 in any lane; one element more and it
+    declines clearly."""
+    from pysoftmax.strategies import onednn
+    limit = onednn.max_row_length()
+    assert limit >= 4 * onednn.TERMS_PER_LANE
+    x = _lost_lane(np.float32, (8, limit), -1)
+    for r in range(1, 8):                      # the 0 in other lanes and positions
+        x[r] = x[0, 1]
+        x[r, (r * limit) // 8 + r] = 0
+    assert_accurate("softmax", pysoftmax.softmax(x, strategy="onednn"), x, -1)
+    longer = _lost_lane(np.float32, (2, limit + 1), -1)
+    with pytest.raises(ValueError, match=f"rows longer than {limit}"):
+        pysoftmax.softmax(longer, strategy="onednn")

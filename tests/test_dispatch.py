@@ -204,6 +204,14 @@ def test_rows_whose_strategy_declines_fall_back(tmp_path):
     assert dispatch.explain(np.zeros((8, 100), np.float32)).strategy == "onednn"
     e = dispatch.explain(np.zeros((8, 100)))              # float64: oneDNN declines
     assert e.source == "fallback" and e.strategy == "vectorized"
+    # rows too long for oneDNN's float sum to stay within the bound (issue 12)
+    from pysoftmax.strategies import onednn
+    n = onednn.max_row_length()
+    assert dispatch.explain(np.zeros((8, n), np.float32)).strategy == "onednn"
+    x = np.random.default_rng(0).standard_normal((3, n + 1)).astype(np.float32)
+    e = dispatch.explain(x)
+    assert e.source == "fallback" and e.strategy == "vectorized"
+    np.testing.assert_array_equal(pysoftmax.softmax(x), pysoftmax.softmax(x, strategy="vectorized"))
 
 
 def test_explain():

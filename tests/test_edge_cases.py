@@ -4,7 +4,7 @@ import pytest
 import scipy.special
 
 import pysoftmax
-from conftest import refuses
+from conftest import refuses, run
 from pysoftmax import _api, log_softmax, softmax
 
 inf, nan = np.inf, np.nan
@@ -26,14 +26,17 @@ def test_nonfinite_softmax_matches_scipy(strategy_name, dtype):
     x = np.array(SPECIAL_ROWS, dtype=dtype)
     with np.errstate(invalid="ignore"):
         expected = scipy.special.softmax(x, axis=-1)
-    if refuses(softmax, x, strategy_name) or refuses(softmax, x.T, strategy_name, axis=0):
-        return
     rtol = 1e-6 if dtype == np.float32 else 1e-14
-    # NaN where SciPy has NaN, exact zeros where it has zeros (atol=0)
-    np.testing.assert_allclose(softmax(x, strategy=strategy_name), expected, rtol=rtol, atol=0)
-    # the same slices along a non-last axis
-    np.testing.assert_allclose(softmax(x.T.copy(), axis=0, strategy=strategy_name), expected.T,
-                               rtol=rtol, atol=0)
+    # the slices along the last axis, and the same slices along a non-last axis
+    checked = 0
+    for xs, axis, want in ((x, -1, expected), (x.T.copy(), 0, expected.T)):
+        result = run(softmax, xs, strategy_name, axis=axis)   # None: declined clearly
+        if result is not None:
+            # NaN where SciPy has NaN, exact zeros where it has zeros (atol=0)
+            np.testing.assert_allclose(result, want, rtol=rtol, atol=0)
+            checked += 1
+    if not checked:
+        pytest.skip(f"{strategy_name} declines {np.dtype(dtype)} on either axis")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -46,12 +49,40 @@ def test_nonfinite_log_softmax(strategy_name, dtype):
         expected = scipy.special.log_softmax(x.astype(np.float64), axis=-1)
     expected[np.isposinf(x).any(axis=-1)] = nan
     assert np.isfinite(expected[6]).all()
-    if refuses(log_softmax, x, strategy_name) or refuses(log_softmax, x.T, strategy_name, axis=0):
-        return
-    result = log_softmax(x, strategy=strategy_name)
-    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(log_softmax(x.T.copy(), axis=0, strategy=strategy_name),
-                               result.T, rtol=1e-6, atol=0)
+    checked = 0
+    for xs, axis, want in ((x, -1, expected), (x.T.copy(), 0, expected.T)):
+        result = run(log_softmax, xs, strategy_name, axis=axis)
+        if result is not None:
+            np.testing.assert_allclose(result, want, rtol=1e-6, atol=1e-6)
+            checked += 1
+    if not checked:
+        pytest.skip(f"{strategy_name} declines log_softmax of {np.dtype(dtype)}")
+
+
+@pytest.mark.parametrize("n", [7, 8, 17, 1000, 70000])
+@pytest.mark.parametrize("value", [nan, inf])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_nonfinite_anywhere_in_long_rows(strategy_name, n, value, in_place):
+    """A NaN or +inf at the start, middle or end of a row (vector body or
+    tail) makes that row all NaN, and only that row; so does a row of only
+    -inf.  Computed in place too (the input is gone when the result is
+    written)."""
+    rng = np.random.default_rng(n)
+    for pos in sorted({0, n // 2, n - 1}):
+        x = rng.standard_normal((5, n)).astype(np.float32)
+        x[1, pos] = value
+        x[2, pos] = -inf                       # -inf: probability 0, row finite
+        x[3] = -inf
+        finite = [0, 2, 4]
+        xs = x.copy()
+        result = run(softmax, xs, strategy_name, out=xs if in_place else None)
+        if result is None:
+            pytest.skip(f"{strategy_name} declines float32 rows of {n}")
+        assert np.isnan(result[[1, 3]]).all(), f"{value} at {pos}: {result[1][:8]}"
+        np.testing.assert_allclose(result[finite],
+                                   scipy.special.softmax(x[finite].astype(np.float64), axis=-1),
+                                   rtol=1e-5, atol=1e-7)
+        assert result[2, pos] == 0
 
 
 @pytest.mark.parametrize("op", [softmax, log_softmax])

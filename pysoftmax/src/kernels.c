@@ -140,6 +140,8 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
         void (*shift)(const T *, T *, Py_ssize_t, T);                                      \
         double (*log_sum)(const T *, Py_ssize_t);                                          \
         void (*col_log_sum)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);           \
+        Py_ssize_t (*nonfinite_rows)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t,        \
+                                     unsigned char *);                                     \
     } t
 
 typedef struct {
@@ -154,7 +156,7 @@ typedef struct {
      {cols_##t##_##isa, cols_##t##a_##isa},                                        \
      {exp_##t##_##isa, exp_##t##a_##isa},                                          \
      grad_rows_##t##_##isa, max_##t##_##isa, colmax_##t##_##isa, shift_##t##_##isa, \
-     log_sum_##t##_##isa, col_log_sum_##t##_##isa}
+     log_sum_##t##_##isa, col_log_sum_##t##_##isa, nonfinite_rows_##t##_##isa}
 #define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
 
 static const psm_table psm_generic = PSM_TABLE(generic), psm_genericx = PSM_TABLE(genericx);
@@ -221,6 +223,11 @@ static const psm_table *psm_for(double s, int approx)
     void psm_col_log_sum_##t(const T *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *c)     \
     {                                                                                         \
         psm->t.col_log_sum(e, n, ld, w, c);                                                   \
+    }                                                                                         \
+    Py_ssize_t psm_nonfinite_rows_##t(const T *x, Py_ssize_t ldx, Py_ssize_t rows,            \
+                                      Py_ssize_t n, unsigned char *flags)                     \
+    {                                                                                         \
+        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                 \
     }
 
 PSM_ENTRY_POINTS(float, f32)

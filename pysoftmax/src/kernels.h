@@ -63,5 +63,12 @@ double psm_log_sum_f32(const float *e, Py_ssize_t n);
 double psm_log_sum_f64(const double *e, Py_ssize_t n);
 void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c);
 void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c);
+/* How many of the rows of x[rows][ldx] (n elements each) hold a NaN or +inf;
+   flags[r] = 1 for those rows, 0 for the others.  With flags NULL: 1 if any
+   does, else 0 (it stops at the first). */
+Py_ssize_t psm_nonfinite_rows_f32(const float *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
+                                  unsigned char *flags);
+Py_ssize_t psm_nonfinite_rows_f64(const double *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
+                                  unsigned char *flags);
 
 #endif

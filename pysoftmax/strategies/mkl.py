@@ -1,6 +1,7 @@
 """Strategy `mkl`: Intel MKL's vector math (VML) and CBLAS, after Intel's
-softmax study: our SIMD max and shift, then v?Exp, cblas_?asum, cblas_?scal
-(for log_softmax the log of the sum by our psm_log_sum, accurate at the max);
+softmax study: our SIMD max and shift, then v?Exp, cblas_?asum (over blocks
+of 128, added in double: one asum over a long row is not accurate enough),
+cblas_?scal (for log_softmax the log of the sum by our psm_log_sum, accurate at the max);
 a column variant for a non-last axis.  MKL's sequential layer, rows in
 parallel with our OpenMP.  float32 and float64, the plain forward pass:
 it declines where=, scale=, approx=True and the gradients.  The kernels are

@@ -2,15 +2,20 @@
 softmax_log, forward inference) on float32 rows.
 
 What oneDNN 3.2 handles well, and so what this strategy accepts: float32
-softmax on the last axis.  It declines float64 (oneDNN has no f64 softmax on
+softmax on the last axis, rows of at most max_row_length() elements (its
+float sum; see TERMS_PER_LANE).  It declines float64 (oneDNN has no f64 softmax on
 CPUs), a non-last axis (oneDNN 3.2 runs it with its reference implementation,
 `ref:any`, about 1000x slower than a memcpy), log_softmax (softmax_log rounds
 the result at the largest element to 0 when the other terms are tiny: its
 sum is in float), and where=, scale=, approx=True and the gradients, which
 the primitive does not have.  Primitives are cached by (rows, n, row
 strides, algorithm), at most CACHE_SIZE of them, least recently used dropped.
+
+oneDNN leaves a NaN only at a NaN or +inf of the input and 0 elsewhere in
+its row; Primitive.run makes such rows all NaN (the contract).
 """
 import collections
+import functools
 import threading
 
 import numpy as np
@@ -20,6 +25,16 @@ from ._common import plain_forward_reason
 NAME = "onednn"
 CONTIGUOUS = True    # strided rows make oneDNN 3.2 fall back to ref:any (measured)
 CACHE_SIZE = 64
+
+# oneDNN 3.2 sums a row in one vector register of float lanes, so a row with
+# one 0 and every other exp just below half an ulp of 1 loses the terms added
+# to the lane holding the 1: n / lanes - 1 of them (measured: lanes = 16 with
+# jit:avx512*, 8 with jit:avx2, 4 with jit:sse41; a row of 10^6 lost 3.5e-3
+# with 16 lanes).  The bound allows an absolute error of 1e-6 at outputs near
+# 1, about 16 ulp: measured worst 8.9e-7 with 16 terms per lane and 1.0e-6
+# with 17, for each of the three ISAs.  Longer rows are declined; dispatch
+# falls back to a strategy that sums in blocks added in double.
+TERMS_PER_LANE = 16
 
 try:
     from . import _onednn
@@ -49,7 +64,31 @@ def is_usable_for(problem):
     if problem.kind != "last":
         return ("oneDNN 3.2 computes a non-last axis with its reference implementation "
                 "(ref:any, about 1000x slower than a memcpy)")
+    if problem.shape[1] > max_row_length():
+        return (f"rows longer than {max_row_length()}: oneDNN sums a row in "
+                f"{max_row_length() // TERMS_PER_LANE} float lanes, and beyond "
+                f"{TERMS_PER_LANE} terms a lane its error can exceed the accuracy bound")
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def max_row_length():
+    """The longest row oneDNN computes within the bound here: TERMS_PER_LANE
+    times its float lanes, the vector width of the kernel it picks on this CPU
+    (one lane, a term at a time, for anything but jit:avx512*, jit:avx*,
+    jit:sse41)."""
+    impl = _onednn.Primitive(1, 4096, 4096, 4096, False).implementation
+    if not impl.startswith("jit:"):
+        lanes = 1
+    elif "avx512" in impl:
+        lanes = 16
+    elif "avx" in impl:
+        lanes = 8
+    elif "sse41" in impl:
+        lanes = 4
+    else:
+        lanes = 1
+    return TERMS_PER_LANE * lanes
 
 
 def primitive(problem, ldx, ldy):
