@@ -86,8 +86,10 @@ def _check_threads(n):
 def set_num_threads(n):
     """Use `n` OpenMP threads in our kernels from now on (None: the default).
 
-    The default is what OpenMP would use: ``OMP_NUM_THREADS`` if set, else the
-    cores available to the process; threadpoolctl limits it too.
+    The default is what OpenMP would use (``OMP_NUM_THREADS`` if set, else
+    the cores available to the process; threadpoolctl limits it too), but at
+    most the cores available to the process.  An explicit `n` is used as
+    given, even above the cores.
 
     In a process forked from the one that imported pysoftmax (multiprocessing's
     default start method on Linux, e.g. PyTorch's DataLoader workers) every

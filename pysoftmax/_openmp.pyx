@@ -3,7 +3,11 @@
 
 omp_get_max_threads() honours OMP_NUM_THREADS, the CPU affinity mask and
 threadpoolctl's limits (it sets libgomp's per-thread value), so we read it at
-every call instead of caching it.  Without OpenMP the answer is 1.
+every call instead of caching it.  The default is capped at the cores this
+process may run on (read once, at import): OMP_NUM_THREADS=1000 on 2 cores
+would run 1000 threads, 12x slower (issue 12); scikit-learn caps the same
+way.  An explicit count (set_num_threads) is not capped.  Without OpenMP the
+answer is 1.
 
 fork(): GNU libgomp's thread pool does not survive it; a parallel region in
 the child waits forever for the parent's threads.  So a child forked after
@@ -26,6 +30,14 @@ cdef extern from *:
     int PSM_OPENMP
 
 
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):    # not on Linux
+        return os.cpu_count() or 1
+
+
+_CORES = _cores()
 _forked = False
 
 
@@ -48,11 +60,11 @@ def max_threads():
 
 
 def default_threads():
-    """The thread count of a call that asks for none: OpenMP's (above); 1 in
-    a forked child."""
+    """The thread count of a call that asks for none: OpenMP's (above), at
+    most the cores available; 1 in a forked child."""
     if _forked:
         return 1
-    return omp_get_max_threads()
+    return min(omp_get_max_threads(), _CORES)
 
 
 def openmp_enabled():
