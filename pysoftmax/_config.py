@@ -86,15 +86,24 @@ def _check_threads(n):
 def set_num_threads(n):
     """Use `n` OpenMP threads in our kernels from now on (None: the default).
 
-    The default is what OpenMP would use: ``OMP_NUM_THREADS`` if set, else the
-    cores available to the process; threadpoolctl limits it too.
+    The default is what OpenMP would use (``OMP_NUM_THREADS`` if set, else
+    the cores available to the process; threadpoolctl limits it too), but at
+    most the cores available to the process.  An explicit `n` is used as
+    given, even above the cores.
+
+    In a process forked from the one that imported pysoftmax (multiprocessing's
+    default start method on Linux, e.g. PyTorch's DataLoader workers) every
+    call runs on one thread, whatever `n`: GNU OpenMP's thread pool does not
+    survive fork().  (The ``spawn`` and ``forkserver`` start methods are not
+    affected.)
     """
     _threads.set(_check_threads(n))
 
 
 @contextlib.contextmanager
 def num_threads(n):
-    """Context manager: use `n` threads inside the ``with`` block.
+    """Context manager: use `n` threads inside the ``with`` block (one thread
+    in a forked child whatever `n`, see `set_num_threads`).
 
     Examples
     --------
@@ -111,9 +120,12 @@ def num_threads(n):
 
 
 def effective_threads():
-    """The thread count a call made now will use."""
+    """The thread count a call made now will use: 1 in a forked child, else
+    the one set for this context, else the default (`set_num_threads`)."""
     n = _threads.get()
-    return _openmp.max_threads() if n is None else n
+    if n is None or _openmp.in_forked_child():
+        return _openmp.default_threads()
+    return n
 
 
 def available_strategies():

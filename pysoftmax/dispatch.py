@@ -370,6 +370,8 @@ def _fallback_threads(problem, threads):
 
 _choices = {}            # (problem, requested, threads) -> Choice; emptied by load()
 _CHOICES_MAX = 4096
+# and in a forked child, where the threads and strategies usable differ
+os.register_at_fork(after_in_child=_choices.clear)
 
 
 def select(problem, requested, threads):

@@ -13,7 +13,8 @@ inner) slab: column max, v?Sub of it from each row, one v?Exp over the slab,
 column sums by cblas_?gemv with a vector of ones over blocks of rows, added
 in double, then v?Mul by the reciprocals (or, for log_softmax, v?Sub of the
 logs of the column sums by psm_col_log_sum).  MKL's sequential layer; rows
-or slabs in parallel with prange.
+or slabs in parallel with prange, and on one thread in a plain loop (no
+OpenMP parallel region: in a forked child libgomp's would hang).
 
 VML mode: VML_HA (high accuracy, about 1 ulp), errors ignored (no errno or
 callbacks), denormals kept (FTZ/DAZ off).  On our AMD machines HA, LA and EP
@@ -200,6 +201,13 @@ def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
     # per-thread scratch, allocated here so that no kernel allocates
     cdef floating[:, ::1] tmp = np.empty((n_threads, n if log else 1),
                                          np.float32 if floating is float else np.float64)
+    if n_rows == 0:
+        return
+    if n_threads == 1:       # no parallel region (none may run in a forked child)
+        with nogil:
+            for i in range(n_rows):
+                _row(&x[i, 0], &y[i, 0], &tmp[0, 0], n, log)
+        return
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule='static'):
         _row(&x[i, 0], &y[i, 0], &tmp[threadid(), 0], n, log)
 
@@ -243,5 +251,12 @@ def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
     cdef floating[:, ::1] tmp = np.empty((n_threads, n * w + 3 * w + n),
                                          np.float32 if floating is float else np.float64)
     cdef double[:, ::1] dtmp = np.empty((n_threads, 2 * w))
+    if outer == 0:
+        return
+    if n_threads == 1:       # no parallel region (none may run in a forked child)
+        with nogil:
+            for o in range(outer):
+                _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[0, 0], &dtmp[0, 0], n, w, log)
+        return
     for o in prange(outer, nogil=True, num_threads=n_threads, schedule='static'):
         _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[threadid(), 0], &dtmp[threadid(), 0], n, w, log)

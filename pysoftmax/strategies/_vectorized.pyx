@@ -6,7 +6,8 @@ or one block of at most PSM_COLS columns of a non-last-axis problem; these
 functions run them over a whole canonical array, in parallel with prange.
 The Python layer (strategies/vectorized.py) has already checked dtype and
 layout.  Forward kernels compute the softmax of scale*x, with the
-approximate exp if approx.
+approximate exp if approx.  On one thread no OpenMP parallel region is
+entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -106,7 +107,7 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     if where is not None:
         w = &where[0, 0]
     with nogil:
-        if chunks == 1:
+        if chunks == 1:      # no parallel region (none may run in a forked child)
             _rows(&x[0, 0], ldx, w, ldw, &y[0, 0], ldy, n_rows, n, scale, log, approx)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
@@ -116,19 +117,31 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
                       &y[r0, 0], ldy, r1 - r0, n, scale, log, approx)
 
 
+cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
+                            Py_ssize_t n, Py_ssize_t inner, floating s, int log,
+                            int approx) noexcept nogil:
+    """Block t of an (outer, n, inner) problem: columns [c0, c0 + PSM_COLS) of slab o."""
+    cdef Py_ssize_t o = t // blocks, c0 = (t % blocks) * PSM_COLS
+    cdef Py_ssize_t offset = o * n * inner + c0
+    _cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), s, log, approx)
+
+
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
          floating[:, :, ::1] y,         # OUT (outer, n, inner), C-contiguous; may be x
          bint log, int n_threads, floating scale=1, bint approx=False):
     """y[o, :, k] = softmax(scale * x[o, :, k]) (log_softmax if log) for all o, k; n >= 1."""
     cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
     cdef Py_ssize_t blocks = (inner + PSM_COLS - 1) // PSM_COLS
-    cdef Py_ssize_t t, o, c0
+    cdef Py_ssize_t t
+    if outer == 0 or n == 0 or inner == 0:
+        return
     with nogil:
-        for t in prange(outer * blocks, num_threads=n_threads, schedule='static'):
-            o = t // blocks
-            c0 = (t % blocks) * PSM_COLS
-            _cols(&x[o, 0, c0], &y[o, 0, c0], n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0),
-                  scale, log, approx)
+        if n_threads == 1:
+            for t in range(outer * blocks):
+                _col_block(&x[0, 0, 0], &y[0, 0, 0], t, blocks, n, inner, scale, log, approx)
+        else:
+            for t in prange(outer * blocks, num_threads=n_threads, schedule='static'):
+                _col_block(&x[0, 0, 0], &y[0, 0, 0], t, blocks, n, inner, scale, log, approx)
 
 
 def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows contiguous
@@ -151,10 +164,13 @@ def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows co
     if n_rows == 0:
         return
     with nogil:
-        for c in prange(chunks, num_threads=n_threads, schedule='static'):
-            r0 = c * n_rows // chunks
-            r1 = (c + 1) * n_rows // chunks
-            _grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n, log)
+        if chunks == 1:      # no parallel region (none may run in a forked child)
+            _grad_rows(&y[0, 0], ldy, &dy[0, 0], lddy, &out[0, 0], ldo, n_rows, n, log)
+        else:
+            for c in prange(chunks, num_threads=n_threads, schedule='static'):
+                r0 = c * n_rows // chunks
+                r1 = (c + 1) * n_rows // chunks
+                _grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n, log)
 
 
 def exp(const floating[::1] x, floating[::1] y, bint approx=False):
