@@ -18,6 +18,8 @@
 #define PSM_TILE 32     /* rows per tile there */
 #define PSM_MASK_TILE 16384   /* elements per tile of the masked kernel (64 KB float) */
 #define PSM_NEAR_ONE 1.125   /* log_softmax sums below this are split (softmax_body.h) */
+#define PSM_RESUM 8.0         /* softmax sums below this are summed again in double */
+#define PSM_RESUM_SHORT 2.0   /* the same for short rows (at most 16 terms a lane) */
 #define PSM_CAT_(a, b) a##b
 #define PSM_CAT(a, b) PSM_CAT_(a, b)
 

@@ -195,6 +195,29 @@ static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, 
     return FN(split_impl)(e, n, 1, 0, 0, ones, 0);
 }
 
+/* The sum of a row's stored exp e[n], again, with the terms equal to 1
+   counted apart and short blocks in T added in double: for a softmax row whose sum is below its PSM_RESUM
+   threshold.  A lane of T that holds a 1 loses each later term below half
+   an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
+   than the 1e-6 bound when the largest output (1/sum) is large.  Below the
+   threshold the outputs are small enough for that loss. */
+static __attribute__((noinline)) double FN(resum)(const T *e, Py_ssize_t n)
+{
+    double others = 0.0, ones = 0.0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += 64) {   /* at most 16 terms a lane */
+        const Py_ssize_t len = n - j0 < 64 ? n - j0 : 64;
+        T part = 0, kb = 0;
+#pragma omp simd reduction(+:part, kb)
+        for (Py_ssize_t j = 0; j < len; j++) {
+            part += e[j0 + j] == 1 ? 0 : e[j0 + j];
+            kb += e[j0 + j] == 1 ? 1 : 0;
+        }
+        others += part;
+        ones += kb;
+    }
+    return ones + others;
+}
+
 static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
                                                           T r, double *ones)
 {
@@ -300,7 +323,7 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
             for (Py_ssize_t j = 0; j < n; j++)
                 sum += er[j];
             if (!log) {
-                c[i] = (T)(1.0 / (double)sum);
+                c[i] = (T)(1.0 / (sum < PSM_RESUM_SHORT ? FN(resum)(er, n) : (double)sum));
             } else if (sum < PSM_NEAR_ONE) {
                 double ones, others = FN(split_sum)(er, n, &ones);
                 c[i] = FN(log_of_sum)(ones, others);
@@ -356,8 +379,8 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
         T mn = next ? sg * xn[0] : 0;
         double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, s, m, r, sg, xn, &mn, yp, xp,
                                                        mp, rp, cp);
-        if (!log) {
-            cp = (T)(1.0 / sum);
+        if (!log) {                        /* y[i] holds the row's exp */
+            cp = (T)(1.0 / (sum < PSM_RESUM ? FN(resum)(yr, n) : sum));
         } else if (sum < PSM_NEAR_ONE) {   /* x[i] is intact until the next pass */
             double ones, others = FN(split_exp_sum)(xr, n, s, m, r, &ones);
             cp = FN(log_of_sum)(ones, others);
@@ -452,6 +475,28 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
    with a[k] = s and p[k] = 1 for the columns that are not wide: the same
    value, so a column's result does not depend on its neighbours. */
 #define PSM_COL_BLOCK 64
+
+/* resum for columns: the sums of the w columns of the stored exp e[n][ld]
+   again in double, into sum (comp set to 0); for a softmax block with a
+   column summing below PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
+static __attribute__((noinline)) void FN(col_resum)(const T *e, Py_ssize_t n, Py_ssize_t ld,
+                                                    Py_ssize_t w, double *sum, double *comp)
+{
+    double ones[PSM_COLS];
+    for (Py_ssize_t k = 0; k < w; k++)
+        sum[k] = comp[k] = ones[k] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const T *ei = e + i * ld;
+#pragma omp simd
+        for (Py_ssize_t k = 0; k < w; k++) {
+            sum[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
+            ones[k] += ei[k] == 1 ? 1.0 : 0.0;
+        }
+    }
+    for (Py_ssize_t k = 0; k < w; k++)
+        sum[k] += ones[k];
+}
+
 #define PSM_COL_EXPONENT(v, k) \
     (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(s, v, m[k], r[k]))
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
@@ -487,6 +532,11 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
             ones[k] += kb[k];
         }
     }
+    int again = 0;
+    for (Py_ssize_t k = 0; k < w; k++)
+        again |= !log && sum[k] + comp[k] < PSM_RESUM;
+    if (again)
+        FN(col_resum)(y, n, ld, w, sum, comp);
     for (Py_ssize_t k = 0; k < w; k++)
         c[k] = log ? FN(log_of_sum)(ones[k], sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
     for (Py_ssize_t i = 0; i < n; i++) {

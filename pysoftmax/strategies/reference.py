@@ -38,7 +38,7 @@ def run(problem, x, y, n_threads, where=None, scale=None, dy=None):
         if keep is not None:
             e = np.where(keep, e, 0)
         if problem.op == "softmax":
-            s = np.sum(e, axis=1, keepdims=True, dtype=acc)
+            s = _sum(e, acc)
             if keep is not None:
                 s[s == 0] = 1                   # nothing selected: all 0
             np.divide(e, s.astype(x.dtype), out=y)
@@ -99,12 +99,23 @@ def _exact_difference(s, x, xm):
     return np.ldexp((p - pm) + (err - errm), k_s + k_x)
 
 
+def _sum(a, acc):
+    """The sums of `a` along axis 1 (kept), in dtype acc, pairwise: NumPy sums
+    pairwise only along a contiguous axis (sequentially otherwise: 3e-11
+    relative error over 300000 float64 terms), so the axis goes last in a
+    contiguous copy first, unless it is last and contiguous already."""
+    if a.ndim == 2 and a.strides[1] == a.itemsize:
+        return np.sum(a, axis=1, keepdims=True, dtype=acc)
+    last = np.ascontiguousarray(np.moveaxis(a, 1, -1), dtype=acc)
+    return np.expand_dims(last.sum(axis=-1), 1)
+
+
 def _log_sum(e, acc):
     """log of the sum of each row of e (the exp of x - max), accurate near 1:
     the terms equal to 1 (the max) are counted apart, and for one of them
     the log is log1p of the others."""
-    ones = np.sum(e == 1, axis=1, keepdims=True, dtype=acc)
-    others = np.sum(np.where(e == 1, 0, e), axis=1, keepdims=True, dtype=acc)
+    ones = _sum(e == 1, acc)
+    others = _sum(np.where(e == 1, 0, e), acc)
     k = np.maximum(ones, 1)             # no log(0) in the branch not taken
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ones > 0, np.log(k) + np.log1p(others / k), np.log(others))
