@@ -169,17 +169,19 @@ PSM_INLINE T FN(log_of_sum)(double ones, double others)
 
 /* The sum of a row's exp as (ones, others): the count of terms equal to 1
    and the compensated sum of the rest (see psm_log_sum).  The terms are v[n]
-   itself, or exp(s*v - m - r) if from_x (a row whose exp was not kept). */
-PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, double *ones,
+   itself, or exp(SHIFTED(s, v, m, r) * p) if from_x (a row whose exp was
+   not kept; p = 1 but in a wide row).  Blocks of 64 in T: at most 16 terms
+   a lane, so a lane loses at most 15 half-ulps of its partial sum. */
+PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, T p, double *ones,
                                  const int from_x)   /* IN v[n] */
 {
     double sum = 0.0, comp = 0.0, k = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
-        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += 64) {
+        const Py_ssize_t len = n - j0 < 64 ? n - j0 : 64;
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
         for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = from_x ? EXP(SHIFTED(s, v[j0 + j], m, r)) : v[j0 + j];
+            const T e = from_x ? EXP(SHIFTED(s, v[j0 + j], m, r) * p) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -192,36 +194,25 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, double
 
 static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)
 {
-    return FN(split_impl)(e, n, 1, 0, 0, ones, 0);
+    return FN(split_impl)(e, n, 1, 0, 0, 1, ones, 0);
 }
 
 /* The sum of a row's stored exp e[n], again, with the terms equal to 1
-   counted apart and short blocks in T added in double: for a softmax row whose sum is below its PSM_RESUM
-   threshold.  A lane of T that holds a 1 loses each later term below half
+   counted apart (split_sum): for a softmax row whose sum is below its
+   PSM_RESUM threshold.  A lane of T that holds a 1 loses each later term below half
    an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
    than the 1e-6 bound when the largest output (1/sum) is large.  Below the
    threshold the outputs are small enough for that loss. */
-static __attribute__((noinline)) double FN(resum)(const T *e, Py_ssize_t n)
+static double FN(resum)(const T *e, Py_ssize_t n)
 {
-    double others = 0.0, ones = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += 64) {   /* at most 16 terms a lane */
-        const Py_ssize_t len = n - j0 < 64 ? n - j0 : 64;
-        T part = 0, kb = 0;
-#pragma omp simd reduction(+:part, kb)
-        for (Py_ssize_t j = 0; j < len; j++) {
-            part += e[j0 + j] == 1 ? 0 : e[j0 + j];
-            kb += e[j0 + j] == 1 ? 1 : 0;
-        }
-        others += part;
-        ones += kb;
-    }
+    double ones, others = FN(split_sum)(e, n, &ones);
     return ones + others;
 }
 
 static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
                                                           T r, double *ones)
 {
-    return FN(split_impl)(x, n, s, m, r, ones, 1);
+    return FN(split_impl)(x, n, s, m, r, 1, ones, 1);
 }
 
 /* A row whose largest product s*xm overflows T, on its own (rare): the
@@ -233,20 +224,8 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t 
     T a, p, m, r;
     FN(wide_scale)(s, xm, &a, &p);
     (void)FN(shift_of)(a, xm, &m, &r);
-    double sum = 0.0, comp = 0.0, ones = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
-        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
-        T part = 0, kb = 0;
-#pragma omp simd reduction(+:part, kb)
-        for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = EXP(SHIFTED(a, x[j0 + j], m, r) * p);
-            part += e == 1 ? 0 : e;
-            kb += e == 1 ? 1 : 0;
-        }
-        psm_neumaier_add(&sum, &comp, (double)part);
-        ones += kb;
-    }
-    const T c = log ? FN(log_of_sum)(ones, sum + comp) : (T)(1.0 / (ones + (sum + comp)));
+    double ones, others = FN(split_impl)(x, n, a, m, r, p, &ones, 1);
+    const T c = log ? FN(log_of_sum)(ones, others) : (T)(1.0 / (ones + others));
     if (!log) {
 #pragma omp simd
         for (Py_ssize_t j = 0; j < n; j++)
