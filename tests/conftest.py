@@ -85,7 +85,7 @@ def oracle(op, x, axis):
 
 
 def assert_accurate(op, result, x, axis):
-    """The accuracy contract of DESIGN.md, for the dtype of `result`."""
+    """The accuracy bounds of docs/contract.md, for the dtype of `result`."""
     expected = oracle(op, x, axis)
     assert result.shape == expected.shape
     if result.dtype == np.float16:

@@ -38,7 +38,7 @@ def masked_oracle(op, x, axis, where, scale=None):
 
 
 def check(op, result, expected, dtype, approx=False):
-    """The DESIGN.md bounds (or approx's) of result against expected."""
+    """The documented bounds (docs/contract.md; approx's with approx) of result against expected."""
     got = result.astype(np.longdouble)
     with np.errstate(invalid="ignore"):
         err = np.where(got == expected, 0, np.abs(got - expected))
