@@ -127,23 +127,23 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #endif
 
 /* The entry points of one (type, ISA); forward kernels [0] exact, [1] approx. */
-#define PSM_FIELDS(T, t)                                                                   \
-    struct {                                                                               \
-        void (*rows[2])(const T *, Py_ssize_t, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, \
-                        int);                                                              \
-        void (*masked_rows[2])(const T *, Py_ssize_t, const unsigned char *, Py_ssize_t,   \
-                               T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);           \
-        void (*cols[2])(const T *, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);       \
-        void (*exp[2])(const T *, T *, Py_ssize_t);                                        \
-        void (*grad_rows)(const T *, Py_ssize_t, const T *, Py_ssize_t, T *, Py_ssize_t,   \
-                          Py_ssize_t, Py_ssize_t, int);                                    \
-        T (*max)(const T *, Py_ssize_t);                                                   \
-        void (*colmax)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);                \
-        void (*shift)(const T *, T *, Py_ssize_t, T);                                      \
-        double (*log_sum)(const T *, Py_ssize_t);                                          \
-        void (*col_log_sum)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);           \
-        Py_ssize_t (*nonfinite_rows)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t,        \
-                                     unsigned char *);                                     \
+#define PSM_FIELDS(T, t)                                                               \
+    struct {                                                                           \
+        void (*rows[2])(const T *, ptrdiff_t, T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T, \
+                        int);                                                          \
+        void (*masked_rows[2])(const T *, ptrdiff_t, const unsigned char *, ptrdiff_t, \
+                               T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T, int);          \
+        void (*cols[2])(const T *, T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T, int);      \
+        void (*exp[2])(const T *, T *, ptrdiff_t);                                     \
+        void (*grad_rows)(const T *, ptrdiff_t, const T *, ptrdiff_t, T *, ptrdiff_t,  \
+                          ptrdiff_t, ptrdiff_t, int);                                  \
+        T (*max)(const T *, ptrdiff_t);                                                \
+        void (*colmax)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);               \
+        void (*shift)(const T *, T *, ptrdiff_t, T);                                   \
+        double (*log_sum)(const T *, ptrdiff_t);                                       \
+        void (*col_log_sum)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);          \
+        ptrdiff_t (*nonfinite_rows)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t,        \
+                                     unsigned char *);                                 \
     } t
 
 typedef struct {
@@ -152,11 +152,11 @@ typedef struct {
     PSM_FIELDS(double, f64);
 } psm_table;
 
-#define PSM_TYPE_TABLE(t, isa)                                                     \
-    {{rows_##t##_##isa, rows_##t##a_##isa},                                        \
-     {masked_rows_##t##_##isa, masked_rows_##t##a_##isa},                          \
-     {cols_##t##_##isa, cols_##t##a_##isa},                                        \
-     {exp_##t##_##isa, exp_##t##a_##isa},                                          \
+#define PSM_TYPE_TABLE(t, isa)                                                      \
+    {{rows_##t##_##isa, rows_##t##a_##isa},                                         \
+     {masked_rows_##t##_##isa, masked_rows_##t##a_##isa},                           \
+     {cols_##t##_##isa, cols_##t##a_##isa},                                         \
+     {exp_##t##_##isa, exp_##t##a_##isa},                                           \
      grad_rows_##t##_##isa, max_##t##_##isa, colmax_##t##_##isa, shift_##t##_##isa, \
      log_sum_##t##_##isa, col_log_sum_##t##_##isa, nonfinite_rows_##t##_##isa}
 #define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
@@ -189,47 +189,47 @@ static const psm_table *psm_for(double s, int approx)
 }
 
 /* The entry points of kernels.h, for each type: call the current table. */
-#define PSM_ENTRY_POINTS(T, t)                                                                \
-    void psm_rows_##t(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy, Py_ssize_t rows,    \
-                      Py_ssize_t n, T s, int log, int approx)                                \
-    {                                                                                         \
-        psm_for(s, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                            \
-    }                                                                                         \
-    void psm_masked_rows_##t(const T *x, Py_ssize_t ldx, const unsigned char *w,              \
-                             Py_ssize_t ldw, T *y, Py_ssize_t ldy, Py_ssize_t rows,           \
-                             Py_ssize_t n, T s, int log, int approx)                          \
-    {                                                                                         \
-        psm_for(s, approx)->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log);             \
-    }                                                                                         \
-    void psm_cols_##t(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s,      \
-                      int log, int approx)                                                    \
-    {                                                                                         \
-        psm_for(s, approx)->t.cols[approx != 0](x, y, n, ld, w, s, log);                                     \
-    }                                                                                         \
-    void psm_grad_rows_##t(const T *y, Py_ssize_t ldy, const T *dy, Py_ssize_t lddy, T *out, \
-                           Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)            \
-    {                                                                                         \
-        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                           \
-    }                                                                                         \
-    void psm_exp_##t(const T *x, T *y, Py_ssize_t n, int approx)                              \
-    {                                                                                         \
-        psm->t.exp[approx != 0](x, y, n);                                                     \
-    }                                                                                         \
-    T psm_max_##t(const T *x, Py_ssize_t n) { return psm->t.max(x, n); }                     \
-    void psm_colmax_##t(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *m)          \
-    {                                                                                         \
-        psm->t.colmax(x, n, ld, w, m);                                                        \
-    }                                                                                         \
-    void psm_shift_##t(const T *x, T *y, Py_ssize_t n, T c) { psm->t.shift(x, y, n, c); }    \
-    double psm_log_sum_##t(const T *e, Py_ssize_t n) { return psm->t.log_sum(e, n); }         \
-    void psm_col_log_sum_##t(const T *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *c)     \
-    {                                                                                         \
-        psm->t.col_log_sum(e, n, ld, w, c);                                                   \
-    }                                                                                         \
-    Py_ssize_t psm_nonfinite_rows_##t(const T *x, Py_ssize_t ldx, Py_ssize_t rows,            \
-                                      Py_ssize_t n, unsigned char *flags)                     \
-    {                                                                                         \
-        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                 \
+#define PSM_ENTRY_POINTS(T, t)                                                                   \
+    void psm_rows_##t(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy, ptrdiff_t rows,            \
+                      ptrdiff_t n, T s, int log, int approx)                                     \
+    {                                                                                            \
+        psm_for(s, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                \
+    }                                                                                            \
+    void psm_masked_rows_##t(const T *x, ptrdiff_t ldx, const unsigned char *w,                  \
+                             ptrdiff_t ldw, T *y, ptrdiff_t ldy, ptrdiff_t rows,                 \
+                             ptrdiff_t n, T s, int log, int approx)                              \
+    {                                                                                            \
+        psm_for(s, approx)->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log); \
+    }                                                                                            \
+    void psm_cols_##t(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T s,             \
+                      int log, int approx)                                                       \
+    {                                                                                            \
+        psm_for(s, approx)->t.cols[approx != 0](x, y, n, ld, w, s, log);                         \
+    }                                                                                            \
+    void psm_grad_rows_##t(const T *y, ptrdiff_t ldy, const T *dy, ptrdiff_t lddy, T *out,       \
+                           ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)                  \
+    {                                                                                            \
+        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                              \
+    }                                                                                            \
+    void psm_exp_##t(const T *x, T *y, ptrdiff_t n, int approx)                                  \
+    {                                                                                            \
+        psm->t.exp[approx != 0](x, y, n);                                                        \
+    }                                                                                            \
+    T psm_max_##t(const T *x, ptrdiff_t n) { return psm->t.max(x, n); }                          \
+    void psm_colmax_##t(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T *m)                \
+    {                                                                                            \
+        psm->t.colmax(x, n, ld, w, m);                                                           \
+    }                                                                                            \
+    void psm_shift_##t(const T *x, T *y, ptrdiff_t n, T c) { psm->t.shift(x, y, n, c); }         \
+    double psm_log_sum_##t(const T *e, ptrdiff_t n) { return psm->t.log_sum(e, n); }             \
+    void psm_col_log_sum_##t(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T *c)           \
+    {                                                                                            \
+        psm->t.col_log_sum(e, n, ld, w, c);                                                      \
+    }                                                                                            \
+    ptrdiff_t psm_nonfinite_rows_##t(const T *x, ptrdiff_t ldx, ptrdiff_t rows,                  \
+                                      ptrdiff_t n, unsigned char *flags)                         \
+    {                                                                                            \
+        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                    \
     }
 
 PSM_ENTRY_POINTS(float, f32)

@@ -9,7 +9,7 @@
 #ifndef PSM_KERNELS_H
 #define PSM_KERNELS_H
 
-#include <Python.h>   /* Py_ssize_t */
+#include <stddef.h>   /* ptrdiff_t */
 
 #define PSM_COLS 256   /* columns per call of the cols kernels (stack scratch) */
 
@@ -19,56 +19,56 @@ const char *psm_init(int force_generic);
 
 /* rows >= 1 rows of n >= 1 contiguous elements, row strides ldx and ldy in
    elements; y may be x. */
-void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, float s, int log, int approx);
-void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, double s, int log, int approx);
+void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+                  ptrdiff_t rows, ptrdiff_t n, float s, int log, int approx);
+void psm_rows_f64(const double *x, ptrdiff_t ldx, double *y, ptrdiff_t ldy,
+                  ptrdiff_t rows, ptrdiff_t n, double s, int log, int approx);
 /* The same with a byte mask w (row stride ldw, may be 0): only the elements
    with w != 0 take part; the others get 0 (log: -inf), as do all elements of
    a row with none selected. */
-void psm_masked_rows_f32(const float *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                         float *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, float s,
+void psm_masked_rows_f32(const float *x, ptrdiff_t ldx, const unsigned char *w, ptrdiff_t ldw,
+                         float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, float s,
                          int log, int approx);
-void psm_masked_rows_f64(const double *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                         double *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, double s,
+void psm_masked_rows_f64(const double *x, ptrdiff_t ldx, const unsigned char *w, ptrdiff_t ldw,
+                         double *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, double s,
                          int log, int approx);
 /* w <= PSM_COLS columns of x[n][ld] (a non-last axis); y may be x. */
-void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+void psm_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                   float s, int log, int approx);
-void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                   double s, int log, int approx);
 
 /* Backward passes of rows of n contiguous elements: out = y * (dy - sum(dy*y))
    (softmax) or dy - exp(y) * sum(dy) (log != 0); out may be y or dy. */
-void psm_grad_rows_f32(const float *y, Py_ssize_t ldy, const float *dy, Py_ssize_t lddy,
-                       float *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log);
-void psm_grad_rows_f64(const double *y, Py_ssize_t ldy, const double *dy, Py_ssize_t lddy,
-                       double *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log);
+void psm_grad_rows_f32(const float *y, ptrdiff_t ldy, const float *dy, ptrdiff_t lddy,
+                       float *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log);
+void psm_grad_rows_f64(const double *y, ptrdiff_t ldy, const double *dy, ptrdiff_t lddy,
+                       double *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log);
 
 /* y[i] = exp(x[i]) with the kernels' own exp (current ISA), for the tests. */
-void psm_exp_f32(const float *x, float *y, Py_ssize_t n, int approx);
-void psm_exp_f64(const double *x, double *y, Py_ssize_t n, int approx);
+void psm_exp_f32(const float *x, float *y, ptrdiff_t n, int approx);
+void psm_exp_f64(const double *x, double *y, ptrdiff_t n, int approx);
 
 /* Building blocks for the vendor-library strategies (same ISA selection):
    the max of x[n] (n >= 1); the max of each of the w columns of x[n][ld];
    y = x - c (y may be x); the log of the sum of e[n] (the exp of a row) and
    of each of the w columns of e[n][ld], accurate when the sum is near 1. */
-float psm_max_f32(const float *x, Py_ssize_t n);
-double psm_max_f64(const double *x, Py_ssize_t n);
-void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m);
-void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m);
-void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c);
-void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c);
-double psm_log_sum_f32(const float *e, Py_ssize_t n);
-double psm_log_sum_f64(const double *e, Py_ssize_t n);
-void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c);
-void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c);
+float psm_max_f32(const float *x, ptrdiff_t n);
+double psm_max_f64(const double *x, ptrdiff_t n);
+void psm_colmax_f32(const float *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, float *m);
+void psm_colmax_f64(const double *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, double *m);
+void psm_shift_f32(const float *x, float *y, ptrdiff_t n, float c);
+void psm_shift_f64(const double *x, double *y, ptrdiff_t n, double c);
+double psm_log_sum_f32(const float *e, ptrdiff_t n);
+double psm_log_sum_f64(const double *e, ptrdiff_t n);
+void psm_col_log_sum_f32(const float *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, float *c);
+void psm_col_log_sum_f64(const double *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, double *c);
 /* How many of the rows of x[rows][ldx] (n elements each) hold a NaN or +inf;
    flags[r] = 1 for those rows, 0 for the others.  With flags NULL: 1 if any
    does, else 0 (it stops at the first). */
-Py_ssize_t psm_nonfinite_rows_f32(const float *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
-                                  unsigned char *flags);
-Py_ssize_t psm_nonfinite_rows_f64(const double *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
-                                  unsigned char *flags);
+ptrdiff_t psm_nonfinite_rows_f32(const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t n,
+                                 unsigned char *flags);
+ptrdiff_t psm_nonfinite_rows_f64(const double *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t n,
+                                 unsigned char *flags);
 
 #endif

@@ -52,11 +52,11 @@
 
 /* max over sg*x[0..n), n >= 1, sg = +-1 (exact products).  A NaN may or
    may not win; it reaches the result anyway through exp(NaN - m) in the sum. */
-PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n, T sg)   /* IN x[n] */
+PSM_INLINE T FN(row_max)(const T *x, ptrdiff_t n, T sg)   /* IN x[n] */
 {
     T m = sg * x[0];
 #pragma omp simd reduction(max:m)
-    for (Py_ssize_t j = 0; j < n; j++) {
+    for (ptrdiff_t j = 0; j < n; j++) {
         const T v = sg * x[j];
         m = v > m ? v : m;
     }
@@ -112,19 +112,19 @@ PSM_INLINE void FN(wide_scale)(T s, T xm, T *a, T *p)
    reductions over blocks of SUM_BLOCK elements, added in double with
    Neumaier compensation.  next, prev and log are constants in each of the
    eight specialisations below. */
-PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg,
+PSM_INLINE double FN(fused_pass)(const T *x, T *y, ptrdiff_t n, T s, T m, T r, T sg,
                                  const T *xn, T *mn, T *yp, const T *xp, T mp, T rp, T cp,
                                  const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
     T mx = *mn;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
-        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const ptrdiff_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
         const T *xb = x + j0, *xnb = xn + j0, *xpb = xp + j0;
         T *yb = y + j0, *ypb = yp + j0;
         T part = 0;
 #pragma omp simd reduction(+:part) reduction(max:mx)
-        for (Py_ssize_t j = 0; j < len; j++) {
+        for (ptrdiff_t j = 0; j < len; j++) {
             T e = EXP(SHIFTED(s, xb[j], m, r));
             if (!log) yb[j] = e;
             part += e;
@@ -146,16 +146,16 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, 
 /* The finishing pass of a row on its own: y = e * c (softmax; e the row's
    exp, which may be y itself) or y = (s*x - m - r) - c (log_softmax; c the
    log of the sum).  src is e for softmax, x for log_softmax. */
-PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T r, T c,
+PSM_INLINE void FN(finish)(T *y, const T *src, ptrdiff_t n, T s, T m, T r, T c,
                            const int log)
 {
     if (!log) {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = src[j] * c;
     } else {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = (SHIFTED(s, src[j], m, r) - c) * (T)BASE_LOG;
     }
 }
@@ -172,15 +172,15 @@ PSM_INLINE T FN(log_of_sum)(double ones, double others)
    itself, or exp(SHIFTED(s, v, m, r) * p) if from_x (a row whose exp was
    not kept; p = 1 but in a wide row).  Blocks of 64 in T: at most 16 terms
    a lane, so a lane loses at most 15 half-ulps of its partial sum. */
-PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, T p, double *ones,
+PSM_INLINE double FN(split_impl)(const T *v, ptrdiff_t n, T s, T m, T r, T p, double *ones,
                                  const int from_x)   /* IN v[n] */
 {
     double sum = 0.0, comp = 0.0, k = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += 64) {
-        const Py_ssize_t len = n - j0 < 64 ? n - j0 : 64;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 64) {
+        const ptrdiff_t len = n - j0 < 64 ? n - j0 : 64;
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
-        for (Py_ssize_t j = 0; j < len; j++) {
+        for (ptrdiff_t j = 0; j < len; j++) {
             const T e = from_x ? EXP(SHIFTED(s, v[j0 + j], m, r) * p) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
@@ -192,7 +192,7 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, T p, d
     return sum + comp;
 }
 
-static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)
+static __attribute__((noinline)) double FN(split_sum)(const T *e, ptrdiff_t n, double *ones)
 {
     return FN(split_impl)(e, n, 1, 0, 0, 1, ones, 0);
 }
@@ -203,13 +203,13 @@ static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, 
    an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
    than the 1e-6 bound when the largest output (1/sum) is large.  Below the
    threshold the outputs are small enough for that loss. */
-static double FN(resum)(const T *e, Py_ssize_t n)
+static double FN(resum)(const T *e, ptrdiff_t n)
 {
     double ones, others = FN(split_sum)(e, n, &ones);
     return ones + others;
 }
 
-static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
+static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, ptrdiff_t n, T s, T m,
                                                           T r, double *ones)
 {
     return FN(split_impl)(x, n, s, m, r, 1, ones, 1);
@@ -218,7 +218,7 @@ static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t
 /* A row whose largest product s*xm overflows T, on its own (rare): the
    exponents are SHIFTED(a, x, m, r) * p (wide_scale), recomputed in the
    finishing pass; y may be x. */
-static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t n, T s, T xm,
+static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, ptrdiff_t n, T s, T xm,
                                                    int log)   /* IN x[n], OUT y[n] */
 {
     T a, p, m, r;
@@ -228,34 +228,34 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t 
     const T c = log ? FN(log_of_sum)(ones, others) : (T)(1.0 / (ones + others));
     if (!log) {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = EXP(SHIFTED(a, x[j], m, r) * p) * c;
     } else {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = (SHIFTED(a, x[j], m, r) * p - c) * (T)BASE_LOG;
     }
 }
 
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
    pass, and the tests check EXP through it for each ISA. */
-static __attribute__((noinline)) void FN(exp)(const T *x, T *y, Py_ssize_t n)   /* IN x[n], OUT y[n] */
+static __attribute__((noinline)) void FN(exp)(const T *x, T *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
 {
 #pragma omp simd
-    for (Py_ssize_t j = 0; j < n; j++)
+    for (ptrdiff_t j = 0; j < n; j++)
         y[j] = EXP(x[j]);
 }
 
 /* The eight specialisations of fused_pass, each its own function: inlined
    into one caller, GCC fails to vectorize some of them (measured: 4.5x
    slower); as separate functions all eight vectorize.  One call per row. */
-#define PSM_PASS(nx, pv, lg)                                                       \
-    static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                 \
-        const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg, const T *xn, T *mn,   \
-        T *yp, const T *xp, T mp, T rp, T cp)                                      \
-    {                                                                              \
-        return FN(fused_pass)(x, y, n, s, m, r, sg, xn, mn, yp, xp, mp, rp, cp,    \
-                              nx, pv, lg);                                         \
+#define PSM_PASS(nx, pv, lg)                                                    \
+    static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(              \
+        const T *x, T *y, ptrdiff_t n, T s, T m, T r, T sg, const T *xn, T *mn, \
+        T *yp, const T *xp, T mp, T rp, T cp)                                   \
+    {                                                                           \
+        return FN(fused_pass)(x, y, n, s, m, r, sg, xn, mn, yp, xp, mp, rp, cp, \
+                              nx, pv, lg);                                      \
     }
 PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
@@ -267,39 +267,39 @@ PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
    rows of a tile are independent, so the per-row reductions overlap instead
    of forming one chain as in the pipelined kernel.  A row's result depends
    only on its own elements.  Wide rows are done on their own, at once. */
-static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                           Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+static void FN(short_rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
+                           ptrdiff_t rows, ptrdiff_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
     T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], r[PSM_TILE], c[PSM_TILE];
     unsigned char wide[PSM_TILE];
     s = (T)((double)s / BASE_LOG);
     const T sg = FN(sign_of)(s);
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
-        const Py_ssize_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
+    for (ptrdiff_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
+        const ptrdiff_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
         const T *xt = x + r0 * ldx;
         T *yt = y + r0 * ldy;
-        for (Py_ssize_t i = 0; i < nr; i++) {
+        for (ptrdiff_t i = 0; i < nr; i++) {
             const T *xr = xt + i * ldx;
             T *er = e + i * n;
             const T xm = sg * FN(row_max)(xr, n, sg);
             wide[i] = !FN(shift_of)(s, xm, &m[i], &r[i]);
             if (wide[i]) {      /* done now; the tile's passes run on zeros for it */
                 FN(wide_row)(xr, yt + i * ldy, n, s, xm, log);
-                for (Py_ssize_t j = 0; j < n; j++)
+                for (ptrdiff_t j = 0; j < n; j++)
                     er[j] = 0;
                 continue;
             }
             const T mi = m[i], ri = r[i];
 #pragma omp simd
-            for (Py_ssize_t j = 0; j < n; j++)
+            for (ptrdiff_t j = 0; j < n; j++)
                 er[j] = SHIFTED(s, xr[j], mi, ri);
         }
         FN(exp)(e, e, nr * n);
-        for (Py_ssize_t i = 0; i < nr; i++) {
+        for (ptrdiff_t i = 0; i < nr; i++) {
             const T *er = e + i * n;
             T sum = 0;
 #pragma omp simd reduction(+:sum)
-            for (Py_ssize_t j = 0; j < n; j++)
+            for (ptrdiff_t j = 0; j < n; j++)
                 sum += er[j];
             if (!log) {
                 c[i] = (T)(1.0 / (sum < PSM_RESUM_SHORT ? FN(resum)(er, n) : (double)sum));
@@ -310,7 +310,7 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
                 c[i] = FN(log_of_sum)(0, (double)sum);
             }
         }
-        for (Py_ssize_t i = 0; i < nr; i++)
+        for (ptrdiff_t i = 0; i < nr; i++)
             if (!wide[i])
                 FN(finish)(yt + i * ldy, log ? xt + i * ldx : e + i * n, n, s, m[i], r[i], c[i],
                            log);
@@ -323,10 +323,10 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
    operations, so its result does not depend on where a chunk starts.  A
    wide row (shift_of) is done on its own, and the pipeline restarts after
    it. */
-static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                     Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
+                     ptrdiff_t rows, ptrdiff_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
-    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, T, T, T, const T *, T *, T *,
+    typedef double (*pass_t)(const T *, T *, ptrdiff_t, T, T, T, T, const T *, T *, T *,
                              const T *, T, T, T);
     static const pass_t passes[8] = {   /* index: next * 4 + prev * 2 + log */
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
@@ -341,7 +341,7 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
     T mx = FN(row_max)(x, n, sg);       /* row i's max of sg*x */
     T mp = 0, rp = 0, cp = 0;           /* row i-1's shift and c, if prev */
     int prev = 0;                       /* row i-1 awaits its finishing pass */
-    for (Py_ssize_t i = 0; i < rows; i++) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
         const int next = i + 1 < rows;
         const T *xr = x + i * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
         T *yr = y + i * ldy, *yp = prev ? yr - ldy : yr;
@@ -376,12 +376,12 @@ static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
 /* y[n] = k*x (k = 1, or 0 for a zero scale) where w != 0, else hide (an
    element whose product with the scale is -inf, so that exp gives 0 there);
    returns the index of the first w != 0, or n if none.  y may be x. */
-static __attribute__((noinline)) Py_ssize_t FN(mask_pass)(const T *x, const unsigned char *w,
-                                                          T *y, Py_ssize_t n, T k, T hide)
+static __attribute__((noinline)) ptrdiff_t FN(mask_pass)(const T *x, const unsigned char *w,
+                                                         T *y, ptrdiff_t n, T k, T hide)
 {
-    Py_ssize_t first = n;
+    ptrdiff_t first = n;
 #pragma omp simd reduction(min:first)
-    for (Py_ssize_t j = 0; j < n; j++) {
+    for (ptrdiff_t j = 0; j < n; j++) {
         y[j] = w[j] ? k * x[j] : hide;
         first = w[j] && j < first ? j : first;
     }
@@ -402,28 +402,28 @@ static __attribute__((noinline)) Py_ssize_t FN(mask_pass)(const T *x, const unsi
    reads the mask: loops mixing the byte mask with T vectorize poorly, and
    the pipelined rows kernel is twice as fast as three plain passes
    (measured on 12288x128). */
-static void FN(masked_rows)(const T *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                            T *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, T s,
+static void FN(masked_rows)(const T *x, ptrdiff_t ldx, const unsigned char *w, ptrdiff_t ldw,
+                            T *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, T s,
                             int log)   /* IN x[rows][ldx], w[rows][ldw], OUT y[rows][ldy] */
 {
-    Py_ssize_t first[PSM_MASK_TILE];
-    const Py_ssize_t tile = n >= PSM_MASK_TILE ? 1 : PSM_MASK_TILE / n;
+    ptrdiff_t first[PSM_MASK_TILE];
+    const ptrdiff_t tile = n >= PSM_MASK_TILE ? 1 : PSM_MASK_TILE / n;
     const T hide = s < 0 ? (T)INFINITY : -(T)INFINITY, fill = log ? -(T)INFINITY : 0;
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += tile) {
-        const Py_ssize_t nr = rows - r0 < tile ? rows - r0 : tile;
+    for (ptrdiff_t r0 = 0; r0 < rows; r0 += tile) {
+        const ptrdiff_t nr = rows - r0 < tile ? rows - r0 : tile;
         T *yt = y + r0 * ldy;
-        for (Py_ssize_t r = 0; r < nr; r++)
+        for (ptrdiff_t r = 0; r < nr; r++)
             first[r] = FN(mask_pass)(x + (r0 + r) * ldx, w + (r0 + r) * ldw, yt + r * ldy, n,
                                      s == 0 ? 0 : 1, hide);
         FN(rows)(yt, ldy, yt, ldy, nr, n, s == 0 ? 1 : s, log);
-        for (Py_ssize_t r = 0; r < nr; r++) {
+        for (ptrdiff_t r = 0; r < nr; r++) {
             T *yr = yt + r * ldy;
             const unsigned char *wr = w + (r0 + r) * ldw;
             if (first[r] == n) {
-                for (Py_ssize_t j = 0; j < n; j++)
+                for (ptrdiff_t j = 0; j < n; j++)
                     yr[j] = fill;
             } else if (isnan(yr[first[r]])) {
-                for (Py_ssize_t j = 0; j < n; j++)
+                for (ptrdiff_t j = 0; j < n; j++)
                     yr[j] = wr[j] ? yr[j] : fill;
             }
         }
@@ -431,15 +431,15 @@ static void FN(masked_rows)(const T *x, Py_ssize_t ldx, const unsigned char *w, 
 }
 
 /* m[k] = max over i of sg*x[i*ld + k], for the w columns k of an (n, ld) block. */
-PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                                 T sg, T *m)   /* IN x[n][ld], OUT m[w] */
 {
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         m[k] = sg * x[k];
-    for (Py_ssize_t i = 1; i < n; i++) {
+    for (ptrdiff_t i = 1; i < n; i++) {
         const T *xi = x + i * ld;
 #pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < w; k++) {
             const T v = sg * xi[k];
             m[k] = v > m[k] ? v : m[k];
         }
@@ -458,44 +458,44 @@ PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssiz
 /* resum for columns: the sums of the w columns of the stored exp e[n][ld]
    again in double, into sum (comp set to 0); for a softmax block with a
    column summing below PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
-static __attribute__((noinline)) void FN(col_resum)(const T *e, Py_ssize_t n, Py_ssize_t ld,
-                                                    Py_ssize_t w, double *sum, double *comp)
+static __attribute__((noinline)) void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld,
+                                                    ptrdiff_t w, double *sum, double *comp)
 {
     double ones[PSM_COLS];
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         sum[k] = comp[k] = ones[k] = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < n; i++) {
         const T *ei = e + i * ld;
 #pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < w; k++) {
             sum[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
             ones[k] += ei[k] == 1 ? 1.0 : 0.0;
         }
     }
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         sum[k] += ones[k];
 }
 
 #define PSM_COL_EXPONENT(v, k) \
     (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(s, v, m[k], r[k]))
-PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                               T s, const T *a, const T *p, const T *m, const T *r,
                               const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
 {
     T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
     double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
 
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         sum[k] = comp[k] = ones[k] = 0.0;
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
-        const Py_ssize_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
-        for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
+        const ptrdiff_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
+        for (ptrdiff_t k = 0; k < w; k++)
             part[k] = kb[k] = 0;
-        for (Py_ssize_t i = i0; i < i1; i++) {
+        for (ptrdiff_t i = i0; i < i1; i++) {
             const T *xi = x + i * ld;
             T *yi = y + i * ld;
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++) {
+            for (ptrdiff_t k = 0; k < w; k++) {
                 T e = EXP(PSM_COL_EXPONENT(xi[k], k));
                 if (!log) {
                     yi[k] = e;
@@ -506,28 +506,28 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
                 }
             }
         }
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < w; k++) {
             psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
             ones[k] += kb[k];
         }
     }
     int again = 0;
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         again |= !log && sum[k] + comp[k] < PSM_RESUM;
     if (again)
         FN(col_resum)(y, n, ld, w, sum, comp);
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < w; k++)
         c[k] = log ? FN(log_of_sum)(ones[k], sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
         if (!log) {
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++)
+            for (ptrdiff_t k = 0; k < w; k++)
                 yi[k] *= c[k];
         } else {
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++)
+            for (ptrdiff_t k = 0; k < w; k++)
                 yi[k] = (PSM_COL_EXPONENT(xi[k], k) - c[k]) * (T)BASE_LOG;
         }
     }
@@ -537,26 +537,26 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
 
 /* Four specialisations (log, wide), so that no loop keeps a run-time test
    (GCC left one instantiation unvectorized when it did). */
-#define PSM_COLS_VARIANT(name, lg, wd)                                                   \
-    static __attribute__((noinline)) void FN(name)(const T *x, T *y, Py_ssize_t n,       \
-                                                   Py_ssize_t ld, Py_ssize_t w, T s,     \
-                                                   const T *a, const T *p, const T *m,   \
-                                                   const T *r)                           \
-    {                                                                                    \
-        FN(cols_impl)(x, y, n, ld, w, s, a, p, m, r, lg, wd);                            \
+#define PSM_COLS_VARIANT(name, lg, wd)                                                 \
+    static __attribute__((noinline)) void FN(name)(const T *x, T *y, ptrdiff_t n,      \
+                                                   ptrdiff_t ld, ptrdiff_t w, T s,     \
+                                                   const T *a, const T *p, const T *m, \
+                                                   const T *r)                         \
+    {                                                                                  \
+        FN(cols_impl)(x, y, n, ld, w, s, a, p, m, r, lg, wd);                          \
     }
 PSM_COLS_VARIANT(cols_softmax, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0)
 PSM_COLS_VARIANT(cols_softmax_wide, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1)
 #undef PSM_COLS_VARIANT
 
-static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s, int log)
+static void FN(cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T s, int log)
 {
     T a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
     int wide = 0;
     s = (T)((double)s / BASE_LOG);
     const T sg = FN(sign_of)(s);
     FN(colmax_impl)(x, n, ld, w, sg, m);
-    for (Py_ssize_t k = 0; k < w; k++) {
+    for (ptrdiff_t k = 0; k < w; k++) {
         const T xm = sg * m[k];
         a[k] = s, p[k] = 1;
         if (!FN(shift_of)(s, xm, &m[k], &r[k])) {

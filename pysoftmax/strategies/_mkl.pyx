@@ -25,20 +25,21 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport fabs
+from libc.stddef cimport ptrdiff_t
 
 from mkl_api cimport *
 
 cdef extern from "kernels.h" nogil:
-    float psm_max_f32(const float *x, Py_ssize_t n)
-    double psm_max_f64(const double *x, Py_ssize_t n)
-    void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m)
-    void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
-    void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c)
-    void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c)
-    double psm_log_sum_f32(const float *e, Py_ssize_t n)
-    double psm_log_sum_f64(const double *e, Py_ssize_t n)
-    void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c)
-    void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c)
+    float psm_max_f32(const float *x, ptrdiff_t n)
+    double psm_max_f64(const double *x, ptrdiff_t n)
+    void psm_colmax_f32(const float *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, float *m)
+    void psm_colmax_f64(const double *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, double *m)
+    void psm_shift_f32(const float *x, float *y, ptrdiff_t n, float c)
+    void psm_shift_f64(const double *x, double *y, ptrdiff_t n, double c)
+    double psm_log_sum_f32(const float *e, ptrdiff_t n)
+    double psm_log_sum_f64(const double *e, ptrdiff_t n)
+    void psm_col_log_sum_f32(const float *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, float *c)
+    void psm_col_log_sum_f64(const double *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, double *c)
 
 # Sums of long slices (issue 12): one cblas_sasum over a row of 10^6 floats
 # lost 3.5e-3 of it (MKL adds in 16 float lanes here; the lane holding the 1

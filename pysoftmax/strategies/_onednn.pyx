@@ -19,6 +19,7 @@ it.  A row of only -inf oneDNN already makes NaN.
 """
 import numpy as np
 
+from libc.stddef cimport ptrdiff_t
 from dnnl_api cimport *
 
 cdef extern from "omp.h" nogil:
@@ -26,8 +27,8 @@ cdef extern from "omp.h" nogil:
     void omp_set_num_threads(int n)
 
 cdef extern from "kernels.h" nogil:
-    Py_ssize_t psm_nonfinite_rows_f32(const float *x, Py_ssize_t ldx, Py_ssize_t rows,
-                                      Py_ssize_t n, unsigned char *flags)
+    ptrdiff_t psm_nonfinite_rows_f32(const float *x, ptrdiff_t ldx, ptrdiff_t rows,
+                                     ptrdiff_t n, unsigned char *flags)
 
 cdef dnnl_engine_t _engine = NULL
 

@@ -11,30 +11,31 @@ entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stddef cimport ptrdiff_t
 
 cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
     const char *psm_init(int force_generic)
-    void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, float s, int log, int approx)
-    void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, double s, int log, int approx)
-    void psm_masked_rows_f32(const float *x, Py_ssize_t ldx, const unsigned char *w,
-                             Py_ssize_t ldw, float *y, Py_ssize_t ldy, Py_ssize_t rows,
-                             Py_ssize_t n, float s, int log, int approx)
-    void psm_masked_rows_f64(const double *x, Py_ssize_t ldx, const unsigned char *w,
-                             Py_ssize_t ldw, double *y, Py_ssize_t ldy, Py_ssize_t rows,
-                             Py_ssize_t n, double s, int log, int approx)
-    void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+    void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+                      ptrdiff_t rows, ptrdiff_t n, float s, int log, int approx)
+    void psm_rows_f64(const double *x, ptrdiff_t ldx, double *y, ptrdiff_t ldy,
+                      ptrdiff_t rows, ptrdiff_t n, double s, int log, int approx)
+    void psm_masked_rows_f32(const float *x, ptrdiff_t ldx, const unsigned char *w,
+                             ptrdiff_t ldw, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                             ptrdiff_t n, float s, int log, int approx)
+    void psm_masked_rows_f64(const double *x, ptrdiff_t ldx, const unsigned char *w,
+                             ptrdiff_t ldw, double *y, ptrdiff_t ldy, ptrdiff_t rows,
+                             ptrdiff_t n, double s, int log, int approx)
+    void psm_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                       float s, int log, int approx)
-    void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
+    void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
                       double s, int log, int approx)
-    void psm_grad_rows_f32(const float *y, Py_ssize_t ldy, const float *dy, Py_ssize_t lddy,
-                           float *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
-    void psm_grad_rows_f64(const double *y, Py_ssize_t ldy, const double *dy, Py_ssize_t lddy,
-                           double *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
-    void psm_exp_f32(const float *x, float *y, Py_ssize_t n, int approx)
-    void psm_exp_f64(const double *x, double *y, Py_ssize_t n, int approx)
+    void psm_grad_rows_f32(const float *y, ptrdiff_t ldy, const float *dy, ptrdiff_t lddy,
+                           float *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)
+    void psm_grad_rows_f64(const double *y, ptrdiff_t ldy, const double *dy, ptrdiff_t lddy,
+                           double *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)
+    void psm_exp_f32(const float *x, float *y, ptrdiff_t n, int approx)
+    void psm_exp_f64(const double *x, double *y, ptrdiff_t n, int approx)
 
 
 def init(bint force_generic):
