@@ -34,13 +34,13 @@ PSM_INLINE void psm_neumaier_add(double *sum, double *comp, double v)
    others.  log1p keeps the log of a sum close to 1 accurate: for one such
    term (the row's max) it is log1p(others), so log_softmax at the max is
    -log1p(others) and not 0 when the others are tiny. */
-PSM_INLINE double psm_log_sum(double ones, double others)
+PSM_INLINE double psm_log_split_sum(double ones, double others)
 {
     return ones > 0 ? log(ones) + log1p(others / ones) : log(others);
 }
 
 /* MULSUB(a, b, c) = a*b - c from the exact product a*b, rounded once (or
-   nearly): the kernels' exponents are MULSUB(s, x, m) - r (softmax_body.h),
+   nearly): the kernels' exponents are MULSUB(scale, x, m) - r (softmax_body.h),
    which must be exactly 0 at a row's largest product however large it is.
    Written out rather than left to the compiler's contraction, so that the
    row's shift is computed exactly as the loops compute every element.
@@ -82,17 +82,17 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #endif
 
 /* Each ISA is instantiated twice.  The exact kernels (ISA name with an x)
-   compute every exponent as SHIFTED(s, x, m, r) = MULSUB(s, x, m) - r; the
-   others as s*x - m, which is the same when every product s*x is exact:
+   compute every exponent as SHIFTED(scale, x, m, r) = MULSUB(scale, x, m) - r; the
+   others as scale*x - m, which is the same when every product scale*x is exact:
    for a scale that is a power of 2 (1 in a plain call), in base e.  The
    entry points choose (psm_exact_for). */
-#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+#define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define MULSUB PSM_GENERIC_MULSUB
 #define ISA genericx
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
-#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
+#define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
@@ -108,12 +108,12 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #pragma GCC target("avx2,fma")
 #endif
 #define MULSUB PSM_FUSED
-#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+#define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define ISA avx2x
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
-#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
+#define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
 #define ISA avx2
 #include "instantiate.h"
 #undef ISA
@@ -140,8 +140,8 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
         T (*max)(const T *, ptrdiff_t);                                                \
         void (*colmax)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);               \
         void (*shift)(const T *, T *, ptrdiff_t, T);                                   \
-        double (*log_sum)(const T *, ptrdiff_t);                                       \
-        void (*col_log_sum)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);          \
+        double (*log_row_sum)(const T *, ptrdiff_t);                                   \
+        void (*log_col_sums)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);         \
         ptrdiff_t (*nonfinite_rows)(const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t,        \
                                      unsigned char *);                                 \
     } t
@@ -158,7 +158,7 @@ typedef struct {
      {cols_##t##_##isa, cols_##t##a_##isa},                                         \
      {exp_##t##_##isa, exp_##t##a_##isa},                                           \
      grad_rows_##t##_##isa, max_##t##_##isa, colmax_##t##_##isa, shift_##t##_##isa, \
-     log_sum_##t##_##isa, col_log_sum_##t##_##isa, nonfinite_rows_##t##_##isa}
+     log_row_sum_##t##_##isa, log_col_sums_##t##_##isa, nonfinite_rows_##t##_##isa}
 #define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
 
 static const psm_table psm_generic = PSM_TABLE(generic), psm_genericx = PSM_TABLE(genericx);
@@ -179,57 +179,57 @@ const char *psm_init(int force_generic)
     return psm->isa;
 }
 
-/* The kernels for a forward call with scale s: the exact ones unless every
-   product s*x is exact (s = 0 or a power of 2, in base e). */
-static const psm_table *psm_for(double s, int approx)
+/* The kernels for a forward call with this scale: the exact ones unless
+   every product scale*x is exact (scale = 0 or a power of 2, in base e). */
+static const psm_table *psm_for(double scale, int approx)
 {
     int e;
-    const double m = fabs(frexp(s, &e));
-    return approx || !(s == 0 || m == 0.5) ? psm_x : psm;
+    const double m = fabs(frexp(scale, &e));
+    return approx || !(scale == 0 || m == 0.5) ? psm_x : psm;
 }
 
 /* The entry points of kernels.h, for each type: call the current table. */
-#define PSM_ENTRY_POINTS(T, t)                                                                   \
-    void psm_rows_##t(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy, ptrdiff_t rows,            \
-                      ptrdiff_t n, T s, int log, int approx)                                     \
-    {                                                                                            \
-        psm_for(s, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                \
-    }                                                                                            \
-    void psm_masked_rows_##t(const T *x, ptrdiff_t ldx, const unsigned char *w,                  \
-                             ptrdiff_t ldw, T *y, ptrdiff_t ldy, ptrdiff_t rows,                 \
-                             ptrdiff_t n, T s, int log, int approx)                              \
-    {                                                                                            \
-        psm_for(s, approx)->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log); \
-    }                                                                                            \
-    void psm_cols_##t(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T s,             \
-                      int log, int approx)                                                       \
-    {                                                                                            \
-        psm_for(s, approx)->t.cols[approx != 0](x, y, n, ld, w, s, log);                         \
-    }                                                                                            \
-    void psm_grad_rows_##t(const T *y, ptrdiff_t ldy, const T *dy, ptrdiff_t lddy, T *out,       \
-                           ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)                  \
-    {                                                                                            \
-        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                              \
-    }                                                                                            \
-    void psm_exp_##t(const T *x, T *y, ptrdiff_t n, int approx)                                  \
-    {                                                                                            \
-        psm->t.exp[approx != 0](x, y, n);                                                        \
-    }                                                                                            \
-    T psm_max_##t(const T *x, ptrdiff_t n) { return psm->t.max(x, n); }                          \
-    void psm_colmax_##t(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T *m)                \
-    {                                                                                            \
-        psm->t.colmax(x, n, ld, w, m);                                                           \
-    }                                                                                            \
-    void psm_shift_##t(const T *x, T *y, ptrdiff_t n, T c) { psm->t.shift(x, y, n, c); }         \
-    double psm_log_sum_##t(const T *e, ptrdiff_t n) { return psm->t.log_sum(e, n); }             \
-    void psm_col_log_sum_##t(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, T *c)           \
-    {                                                                                            \
-        psm->t.col_log_sum(e, n, ld, w, c);                                                      \
-    }                                                                                            \
-    ptrdiff_t psm_nonfinite_rows_##t(const T *x, ptrdiff_t ldx, ptrdiff_t rows,                  \
-                                      ptrdiff_t n, unsigned char *flags)                         \
-    {                                                                                            \
-        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                    \
+#define PSM_ENTRY_POINTS(T, t)                                                                                 \
+    void psm_rows_##t(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy, ptrdiff_t rows,                          \
+                      ptrdiff_t n, T scale, int log, int approx)                                               \
+    {                                                                                                          \
+        psm_for(scale, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, scale, log);                      \
+    }                                                                                                          \
+    void psm_masked_rows_##t(const T *x, ptrdiff_t ldx, const unsigned char *mask,                             \
+                             ptrdiff_t ldmask, T *y, ptrdiff_t ldy, ptrdiff_t rows,                            \
+                             ptrdiff_t n, T scale, int log, int approx)                                        \
+    {                                                                                                          \
+        psm_for(scale, approx)->t.masked_rows[approx != 0](x, ldx, mask, ldmask, y, ldy, rows, n, scale, log); \
+    }                                                                                                          \
+    void psm_cols_##t(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,                   \
+                      int log, int approx)                                                                     \
+    {                                                                                                          \
+        psm_for(scale, approx)->t.cols[approx != 0](x, y, n, ld, ncols, scale, log);                           \
+    }                                                                                                          \
+    void psm_grad_rows_##t(const T *y, ptrdiff_t ldy, const T *dy, ptrdiff_t lddy, T *out,                     \
+                           ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)                                \
+    {                                                                                                          \
+        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                                            \
+    }                                                                                                          \
+    void psm_exp_##t(const T *x, T *y, ptrdiff_t n, int approx)                                                \
+    {                                                                                                          \
+        psm->t.exp[approx != 0](x, y, n);                                                                      \
+    }                                                                                                          \
+    T psm_max_##t(const T *x, ptrdiff_t n) { return psm->t.max(x, n); }                                        \
+    void psm_colmax_##t(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T *m)                          \
+    {                                                                                                          \
+        psm->t.colmax(x, n, ld, ncols, m);                                                                     \
+    }                                                                                                          \
+    void psm_shift_##t(const T *x, T *y, ptrdiff_t n, T c) { psm->t.shift(x, y, n, c); }                       \
+    double psm_log_row_sum_##t(const T *e, ptrdiff_t n) { return psm->t.log_row_sum(e, n); }                   \
+    void psm_log_col_sums_##t(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T *c)                    \
+    {                                                                                                          \
+        psm->t.log_col_sums(e, n, ld, ncols, c);                                                               \
+    }                                                                                                          \
+    ptrdiff_t psm_nonfinite_rows_##t(const T *x, ptrdiff_t ldx, ptrdiff_t rows,                                \
+                                      ptrdiff_t n, unsigned char *flags)                                       \
+    {                                                                                                          \
+        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                                  \
     }
 
 PSM_ENTRY_POINTS(float, f32)

@@ -17,19 +17,19 @@ cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
     const char *psm_init(int force_generic)
     void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
-                      ptrdiff_t rows, ptrdiff_t n, float s, int log, int approx)
+                      ptrdiff_t rows, ptrdiff_t n, float scale, int log, int approx)
     void psm_rows_f64(const double *x, ptrdiff_t ldx, double *y, ptrdiff_t ldy,
-                      ptrdiff_t rows, ptrdiff_t n, double s, int log, int approx)
-    void psm_masked_rows_f32(const float *x, ptrdiff_t ldx, const unsigned char *w,
-                             ptrdiff_t ldw, float *y, ptrdiff_t ldy, ptrdiff_t rows,
-                             ptrdiff_t n, float s, int log, int approx)
-    void psm_masked_rows_f64(const double *x, ptrdiff_t ldx, const unsigned char *w,
-                             ptrdiff_t ldw, double *y, ptrdiff_t ldy, ptrdiff_t rows,
-                             ptrdiff_t n, double s, int log, int approx)
-    void psm_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
-                      float s, int log, int approx)
-    void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,
-                      double s, int log, int approx)
+                      ptrdiff_t rows, ptrdiff_t n, double scale, int log, int approx)
+    void psm_masked_rows_f32(const float *x, ptrdiff_t ldx, const unsigned char *mask,
+                             ptrdiff_t ldmask, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                             ptrdiff_t n, float scale, int log, int approx)
+    void psm_masked_rows_f64(const double *x, ptrdiff_t ldx, const unsigned char *mask,
+                             ptrdiff_t ldmask, double *y, ptrdiff_t ldy, ptrdiff_t rows,
+                             ptrdiff_t n, double scale, int log, int approx)
+    void psm_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                      float scale, int log, int approx)
+    void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                      double scale, int log, int approx)
     void psm_grad_rows_f32(const float *y, ptrdiff_t ldy, const float *dy, ptrdiff_t lddy,
                            float *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)
     void psm_grad_rows_f64(const double *y, ptrdiff_t ldy, const double *dy, ptrdiff_t lddy,
@@ -43,28 +43,28 @@ def init(bint force_generic):
     return psm_init(force_generic).decode()
 
 
-cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                       floating *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n,
-                       floating s, int log, int approx) noexcept nogil:
-    """Rows [0, rows): the masked kernel if w is not NULL."""
+cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
+                       Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t rows,
+                       Py_ssize_t n, floating scale, int log, int approx) noexcept nogil:
+    """Rows [0, rows): the masked kernel if mask is not NULL."""
     if floating is float:
-        if w == NULL:
-            psm_rows_f32(x, ldx, y, ldy, rows, n, s, log, approx)
+        if mask == NULL:
+            psm_rows_f32(x, ldx, y, ldy, rows, n, scale, log, approx)
         else:
-            psm_masked_rows_f32(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
+            psm_masked_rows_f32(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
     else:
-        if w == NULL:
-            psm_rows_f64(x, ldx, y, ldy, rows, n, s, log, approx)
+        if mask == NULL:
+            psm_rows_f64(x, ldx, y, ldy, rows, n, scale, log, approx)
         else:
-            psm_masked_rows_f64(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
+            psm_masked_rows_f64(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
 
 
 cdef inline void _cols(const floating *x, floating *y, Py_ssize_t n, Py_ssize_t ld,
-                       Py_ssize_t w, floating s, int log, int approx) noexcept nogil:
+                       Py_ssize_t ncols, floating scale, int log, int approx) noexcept nogil:
     if floating is float:
-        psm_cols_f32(x, y, n, ld, w, s, log, approx)
+        psm_cols_f32(x, y, n, ld, ncols, scale, log, approx)
     else:
-        psm_cols_f64(x, y, n, ld, w, s, log, approx)
+        psm_cols_f64(x, y, n, ld, ncols, scale, log, approx)
 
 
 cdef inline void _grad_rows(const floating *y, Py_ssize_t ldy, const floating *dy,
@@ -88,9 +88,9 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     rows of a chunk); a row's result does not depend on the chunking.
     """
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1], c, r0, r1
-    cdef Py_ssize_t ldx, ldy, ldw = 0
+    cdef Py_ssize_t ldx, ldy, ldmask = 0
     cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
-    cdef const unsigned char *w = NULL
+    cdef const unsigned char *mask = NULL
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
     if x.strides[0] % sizeof(floating) or y.strides[0] % sizeof(floating):
@@ -102,29 +102,30 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
             raise ValueError("where must have the shape of x")
         if n > 1 and where.strides[1] != 1:
             raise ValueError("the rows of where must be contiguous")
-        ldw = where.strides[0]
+        ldmask = where.strides[0]
     if n_rows == 0:
         return
     if where is not None:
-        w = &where[0, 0]
+        mask = &where[0, 0]
     with nogil:
         if chunks == 1:      # no parallel region (none may run in a forked child)
-            _rows(&x[0, 0], ldx, w, ldw, &y[0, 0], ldy, n_rows, n, scale, log, approx)
+            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, n_rows, n, scale, log, approx)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _rows(&x[r0, 0], ldx, NULL if w == NULL else w + r0 * ldw, ldw,
+                _rows(&x[r0, 0], ldx, NULL if mask == NULL else mask + r0 * ldmask, ldmask,
                       &y[r0, 0], ldy, r1 - r0, n, scale, log, approx)
 
 
 cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
-                            Py_ssize_t n, Py_ssize_t inner, floating s, int log,
+                            Py_ssize_t n, Py_ssize_t inner, floating scale, int log,
                             int approx) noexcept nogil:
     """Block t of an (outer, n, inner) problem: columns [c0, c0 + PSM_COLS) of slab o."""
     cdef Py_ssize_t o = t // blocks, c0 = (t % blocks) * PSM_COLS
     cdef Py_ssize_t offset = o * n * inner + c0
-    _cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), s, log, approx)
+    _cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), scale, log,
+          approx)
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
