@@ -25,21 +25,9 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport fabs
-from libc.stddef cimport ptrdiff_t
 
+from kernels cimport psm_colmax, psm_log_col_sums, psm_log_row_sum, psm_max, psm_shift
 from mkl_api cimport *
-
-cdef extern from "kernels.h" nogil:
-    float psm_max_f32(const float *x, ptrdiff_t n)
-    double psm_max_f64(const double *x, ptrdiff_t n)
-    void psm_colmax_f32(const float *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, float *m)
-    void psm_colmax_f64(const double *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, double *m)
-    void psm_shift_f32(const float *x, float *y, ptrdiff_t n, float c)
-    void psm_shift_f64(const double *x, double *y, ptrdiff_t n, double c)
-    double psm_log_row_sum_f32(const float *e, ptrdiff_t n)
-    double psm_log_row_sum_f64(const double *e, ptrdiff_t n)
-    void psm_log_col_sums_f32(const float *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, float *c)
-    void psm_log_col_sums_f64(const double *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, double *c)
 
 # Sums of long slices (issue 12): one cblas_sasum over a row of 10^6 floats
 # lost 3.5e-3 of it (MKL adds in 16 float lanes here; the lane holding the 1
@@ -67,26 +55,7 @@ def version():
             v.Processor.decode(errors="replace").strip())
 
 
-# One-line wrappers: pick the s/d routine for the fused type.
-
-cdef inline floating _max(const floating *x, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return psm_max_f32(x, n)
-    else:
-        return psm_max_f64(x, n)
-
-cdef inline void _colmax(const floating *x, Py_ssize_t n, Py_ssize_t ncols,
-                         floating *m) noexcept nogil:
-    if floating is float:
-        psm_colmax_f32(x, n, ncols, ncols, m)
-    else:
-        psm_colmax_f64(x, n, ncols, ncols, m)
-
-cdef inline void _shift(const floating *x, floating *y, Py_ssize_t n, floating c) noexcept nogil:
-    if floating is float:
-        psm_shift_f32(x, y, n, c)
-    else:
-        psm_shift_f64(x, y, n, c)
+# One-line wrappers: pick MKL's s/d routine for the fused type.
 
 cdef inline void _exp(MKL_INT n, const floating *a, floating *r) noexcept nogil:
     if floating is float:
@@ -167,31 +136,17 @@ cdef void _colsums(MKL_INT n, MKL_INT ncols, const floating *a, const floating *
         sum[k] += comp[k]
 
 
-cdef inline floating _log_row_sum(const floating *e, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return <float>psm_log_row_sum_f32(e, n)
-    else:
-        return psm_log_row_sum_f64(e, n)
-
-cdef inline void _log_col_sums(const floating *e, Py_ssize_t n, Py_ssize_t ncols,
-                              floating *c) noexcept nogil:
-    if floating is float:
-        psm_log_col_sums_f32(e, n, ncols, ncols, c)
-    else:
-        psm_log_col_sums_f64(e, n, ncols, ncols, c)
-
-
 cdef void _row(const floating *x,  # IN  x[n]
                floating *y,        # OUT y[n]; may be x
                floating *tmp,      # scratch[n] (log_softmax)
                MKL_INT n, bint log) noexcept nogil:
-    _shift(x, y, n, _max(x, n))          # y = x - max
+    psm_shift(x, y, n, psm_max(x, n))      # y = x - max
     if not log:
         _exp(n, y, y)
         _scal(n, <floating>(1 / _sum(n, y)), y)
     else:
         _exp(n, y, tmp)
-        _shift(y, y, n, _log_row_sum(tmp, n))
+        psm_shift(y, y, n, <floating>psm_log_row_sum(tmp, n))
 
 
 def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
@@ -227,7 +182,7 @@ cdef void _slab(const floating *x,  # IN  x[n][ncols]
     cdef floating *ones = c + ncols        # n
     for i in range(min(n, <MKL_INT>COL_BLOCK)):
         ones[i] = 1
-    _colmax(x, n, ncols, m)
+    psm_colmax(x, n, ncols, ncols, m)
     for i in range(n):
         _sub(ncols, x + i * ncols, m, y + i * ncols)
     if not log:
@@ -239,7 +194,7 @@ cdef void _slab(const floating *x,  # IN  x[n][ncols]
             _mul(ncols, y + i * ncols, c, y + i * ncols)
     else:
         _exp(n * ncols, y, e)
-        _log_col_sums(e, n, ncols, c)
+        psm_log_col_sums(e, n, ncols, ncols, c)
         for i in range(n):
             _sub(ncols, y + i * ncols, c, y + i * ncols)
 

@@ -19,16 +19,12 @@ it.  A row of only -inf oneDNN already makes NaN.
 """
 import numpy as np
 
-from libc.stddef cimport ptrdiff_t
 from dnnl_api cimport *
+from kernels cimport psm_nonfinite_rows_f32
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
     void omp_set_num_threads(int n)
-
-cdef extern from "kernels.h" nogil:
-    ptrdiff_t psm_nonfinite_rows_f32(const float *x, ptrdiff_t ldx, ptrdiff_t rows,
-                                     ptrdiff_t n, unsigned char *flags)
 
 cdef dnnl_engine_t _engine = NULL
 

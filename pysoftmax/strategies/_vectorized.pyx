@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Driver of the `vectorized` strategy.
 
-Design: the C kernels (src/kernels.c, src/softmax_body.h) do a run of rows,
-or one block of at most PSM_COLS columns of a non-last-axis problem; these
+Design: the C kernels (src/kernels.h, declared for Cython in
+src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or one
+block of at most PSM_COLS columns of a non-last-axis problem; these
 functions run them over a whole canonical array, in parallel with prange.
 The Python layer (strategies/vectorized.py) has already checked dtype and
 layout.  Forward kernels compute the softmax of scale*x, with the
@@ -11,31 +12,9 @@ entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stddef cimport ptrdiff_t
 
-cdef extern from "kernels.h" nogil:
-    enum: PSM_COLS
-    const char *psm_init(int force_generic)
-    void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
-                      ptrdiff_t rows, ptrdiff_t n, float scale, int log, int approx)
-    void psm_rows_f64(const double *x, ptrdiff_t ldx, double *y, ptrdiff_t ldy,
-                      ptrdiff_t rows, ptrdiff_t n, double scale, int log, int approx)
-    void psm_masked_rows_f32(const float *x, ptrdiff_t ldx, const unsigned char *mask,
-                             ptrdiff_t ldmask, float *y, ptrdiff_t ldy, ptrdiff_t rows,
-                             ptrdiff_t n, float scale, int log, int approx)
-    void psm_masked_rows_f64(const double *x, ptrdiff_t ldx, const unsigned char *mask,
-                             ptrdiff_t ldmask, double *y, ptrdiff_t ldy, ptrdiff_t rows,
-                             ptrdiff_t n, double scale, int log, int approx)
-    void psm_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
-                      float scale, int log, int approx)
-    void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
-                      double scale, int log, int approx)
-    void psm_grad_rows_f32(const float *y, ptrdiff_t ldy, const float *dy, ptrdiff_t lddy,
-                           float *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)
-    void psm_grad_rows_f64(const double *y, ptrdiff_t ldy, const double *dy, ptrdiff_t lddy,
-                           double *out, ptrdiff_t ldo, ptrdiff_t rows, ptrdiff_t n, int log)
-    void psm_exp_f32(const float *x, float *y, ptrdiff_t n, int approx)
-    void psm_exp_f64(const double *x, double *y, ptrdiff_t n, int approx)
+from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
+                      psm_rows)
 
 
 def init(bint force_generic):
@@ -47,33 +26,10 @@ cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *m
                        Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t rows,
                        Py_ssize_t n, floating scale, int log, int approx) noexcept nogil:
     """Rows [0, rows): the masked kernel if mask is not NULL."""
-    if floating is float:
-        if mask == NULL:
-            psm_rows_f32(x, ldx, y, ldy, rows, n, scale, log, approx)
-        else:
-            psm_masked_rows_f32(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
+    if mask == NULL:
+        psm_rows(x, ldx, y, ldy, rows, n, scale, log, approx)
     else:
-        if mask == NULL:
-            psm_rows_f64(x, ldx, y, ldy, rows, n, scale, log, approx)
-        else:
-            psm_masked_rows_f64(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
-
-
-cdef inline void _cols(const floating *x, floating *y, Py_ssize_t n, Py_ssize_t ld,
-                       Py_ssize_t ncols, floating scale, int log, int approx) noexcept nogil:
-    if floating is float:
-        psm_cols_f32(x, y, n, ld, ncols, scale, log, approx)
-    else:
-        psm_cols_f64(x, y, n, ld, ncols, scale, log, approx)
-
-
-cdef inline void _grad_rows(const floating *y, Py_ssize_t ldy, const floating *dy,
-                            Py_ssize_t lddy, floating *out, Py_ssize_t ldo, Py_ssize_t rows,
-                            Py_ssize_t n, int log) noexcept nogil:
-    if floating is float:
-        psm_grad_rows_f32(y, ldy, dy, lddy, out, ldo, rows, n, log)
-    else:
-        psm_grad_rows_f64(y, ldy, dy, lddy, out, ldo, rows, n, log)
+        psm_masked_rows(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
 
 
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
@@ -124,8 +80,8 @@ cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssi
     """Block t of an (outer, n, inner) problem: columns [c0, c0 + PSM_COLS) of slab o."""
     cdef Py_ssize_t o = t // blocks, c0 = (t % blocks) * PSM_COLS
     cdef Py_ssize_t offset = o * n * inner + c0
-    _cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), scale, log,
-          approx)
+    psm_cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), scale,
+             log, approx)
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
@@ -167,12 +123,13 @@ def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows co
         return
     with nogil:
         if chunks == 1:      # no parallel region (none may run in a forked child)
-            _grad_rows(&y[0, 0], ldy, &dy[0, 0], lddy, &out[0, 0], ldo, n_rows, n, log)
+            psm_grad_rows(&y[0, 0], ldy, &dy[0, 0], lddy, &out[0, 0], ldo, n_rows, n, log)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n, log)
+                psm_grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n,
+                              log)
 
 
 def exp(const floating[::1] x, floating[::1] y, bint approx=False):
@@ -180,7 +137,4 @@ def exp(const floating[::1] x, floating[::1] y, bint approx=False):
     base-2 one (approx); for the tests."""
     if x.shape[0] == 0:
         return
-    if floating is float:
-        psm_exp_f32(&x[0], &y[0], x.shape[0], approx)
-    else:
-        psm_exp_f64(&x[0], &y[0], x.shape[0], approx)
+    psm_exp(&x[0], &y[0], x.shape[0], approx)
