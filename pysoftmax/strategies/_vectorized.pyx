@@ -23,13 +23,15 @@ def init(bint force_generic):
 
 
 cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
-                       Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t rows,
-                       Py_ssize_t n, floating scale, int log, int approx) noexcept nogil:
-    """Rows [0, rows): the masked kernel if mask is not NULL."""
+                       Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t n, floating scale, int log,
+                       int approx) noexcept nogil:
+    """Rows [r0, r1): the masked kernel if mask is not NULL."""
     if mask == NULL:
-        psm_rows(x, ldx, y, ldy, rows, n, scale, log, approx)
+        psm_rows(x + r0 * ldx, ldx, y + r0 * ldy, ldy, r1 - r0, n, scale, log, approx)
     else:
-        psm_masked_rows(x, ldx, mask, ldmask, y, ldy, rows, n, scale, log, approx)
+        psm_masked_rows(x + r0 * ldx, ldx, mask + r0 * ldmask, ldmask, y + r0 * ldy, ldy,
+                        r1 - r0, n, scale, log, approx)
 
 
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
@@ -65,13 +67,12 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
         mask = &where[0, 0]
     with nogil:
         if chunks == 1:      # no parallel region (none may run in a forked child)
-            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, n_rows, n, scale, log, approx)
+            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, 0, n_rows, n, scale, log, approx)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _rows(&x[r0, 0], ldx, NULL if mask == NULL else mask + r0 * ldmask, ldmask,
-                      &y[r0, 0], ldy, r1 - r0, n, scale, log, approx)
+                _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, r0, r1, n, scale, log, approx)
 
 
 cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
