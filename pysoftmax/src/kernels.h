@@ -3,7 +3,8 @@
  * and building blocks for the vendor-library strategies (see softmax_body.h
  * for the design).  Each entry point calls the implementation for the best
  * instruction set this CPU supports, chosen once by psm_init().  Plain C: no
- * Python, no allocation, safe to call without the GIL and from any thread.
+ * Python, no heap allocation; the kernels may run without the GIL and on
+ * any number of threads at once (psm_init not meanwhile).
  *
  * PSM_KERNELS lists every kernel once, as X(t, kind, ret, name, params,
  * args).  From it this header declares the entry points, psm_<name>_f32 and
@@ -19,10 +20,13 @@
  *   ONE      the params only; one kernel (exact exp).
  * args names the params in order, for the call.
  *
- * Adding a kernel: write its body as FN(name) (softmax_body.h; support_body.h
- * if it is ONE), add its line to PSM_KERNELS, and declare psm_<name>_f32 and
- * _f64 in kernels.pxd for Cython.  The compiler checks the body and the
- * Cython declarations against the line.
+ * Adding a kernel: write its body as a static function FN(name) (in
+ * softmax_body.h, which is instantiated with both exps, or for a ONE kernel
+ * in support_body.h, exact exp only), add its line to PSM_KERNELS, and
+ * declare psm_<name>_f32 and _f64 in kernels.pxd for Cython.  A body that
+ * does not match its line is a compile error (in the tables' initialisers,
+ * with -Werror=incompatible-pointer-types: pysoftmax/meson.build), and the
+ * code Cython generates is compiled against this header.
  */
 #ifndef PSM_KERNELS_H
 #define PSM_KERNELS_H

@@ -1,9 +1,9 @@
 # Cython declarations of kernels.h, the C entry points of our kernels (the
 # documentation is there).  One declaration per entry point and type, as
 # PSM_KERNELS lists them (FORWARD and APPROX kernels take `int approx` last);
-# the C compiler checks them against the header.  Then, for each kernel, a
-# fused-type wrapper that picks the _f32 or _f64 entry point.  Only cimported:
-# there is nothing to import at run time.
+# the generated C includes kernels.h, so the C compiler sees the real
+# prototypes.  Then, for each kernel, a fused-type wrapper that picks the
+# _f32 or _f64 entry point.  Only cimported: nothing to import at run time.
 from cython cimport floating
 from libc.stddef cimport ptrdiff_t
 
