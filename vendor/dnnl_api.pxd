@@ -1,5 +1,6 @@
-# Our declarations of the parts of the oneDNN 3.2 C API that pysoftmax calls
-# (oneapi/dnnl/dnnl.h, dnnl_common.h, dnnl_types.h).
+# Our declarations of the parts of the oneDNN 3.2 C API that pysoftmax calls,
+# and nothing else (oneapi/dnnl/dnnl.h, dnnl_common.h, dnnl_types.h).  The
+# engine lives as long as the process, so nothing destroys it.
 
 from libc.stdint cimport int64_t
 
@@ -8,9 +9,7 @@ cdef extern from "oneapi/dnnl/dnnl.h" nogil:
     enum:
         dnnl_success
     ctypedef int64_t dnnl_dim_t
-    enum:
-        DNNL_MAX_NDIMS
-    ctypedef dnnl_dim_t dnnl_dims_t[12]
+    ctypedef dnnl_dim_t dnnl_dims_t[12]   # DNNL_MAX_NDIMS
 
     ctypedef int dnnl_data_type_t
     enum:
@@ -62,18 +61,14 @@ cdef extern from "oneapi/dnnl/dnnl.h" nogil:
         int arg
         dnnl_memory_t memory
 
-    ctypedef struct dnnl_version_t:
+    ctypedef struct dnnl_version_t:   # the fields we read
         int major
         int minor
         int patch
-        const char *hash
-        unsigned cpu_runtime
-        unsigned gpu_runtime
 
     const dnnl_version_t *dnnl_version()
 
     dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)
-    dnnl_status_t dnnl_engine_destroy(dnnl_engine_t engine)
     dnnl_status_t dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned flags)
     dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream)
     dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream)

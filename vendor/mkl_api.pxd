@@ -1,6 +1,6 @@
-# Our declarations of the parts of Intel MKL that pysoftmax calls (LP64
-# interface: MKL_INT is int). From mkl_vml_functions.h, mkl_vml_defines.h,
-# mkl_cblas.h, mkl_service.h and mkl_types.h.
+# Our declarations of the parts of Intel MKL that pysoftmax calls, and
+# nothing else (LP64 interface: MKL_INT is int).  From mkl_vml_functions.h,
+# mkl_vml_defines.h, mkl_cblas.h, mkl_service.h and mkl_types.h.
 
 cdef extern from "mkl.h" nogil:
     ctypedef int MKL_INT
@@ -9,32 +9,20 @@ cdef extern from "mkl.h" nogil:
     # VML: r = f(a) elementwise; the vm* forms take the accuracy/error mode
     # per call (no global state).
     enum:
-        VML_LA
         VML_HA
-        VML_EP
         VML_ERRMODE_IGNORE
         VML_FTZDAZ_OFF
     void vmsExp(MKL_INT n, const float *a, float *r, MKL_INT64 mode)
     void vmdExp(MKL_INT n, const double *a, double *r, MKL_INT64 mode)
-    void vmsLn(MKL_INT n, const float *a, float *r, MKL_INT64 mode)
-    void vmdLn(MKL_INT n, const double *a, double *r, MKL_INT64 mode)
-    void vmsDiv(MKL_INT n, const float *a, const float *b, float *r, MKL_INT64 mode)
-    void vmdDiv(MKL_INT n, const double *a, const double *b, double *r, MKL_INT64 mode)
     void vmsSub(MKL_INT n, const float *a, const float *b, float *r, MKL_INT64 mode)
     void vmdSub(MKL_INT n, const double *a, const double *b, double *r, MKL_INT64 mode)
     void vmsMul(MKL_INT n, const float *a, const float *b, float *r, MKL_INT64 mode)
     void vmdMul(MKL_INT n, const double *a, const double *b, double *r, MKL_INT64 mode)
-    # r = (scalea * a + shifta) / (scaleb * b + shiftb)
-    void vmsLinearFrac(MKL_INT n, const float *a, const float *b, float scalea, float shifta,
-                       float scaleb, float shiftb, float *r, MKL_INT64 mode)
-    void vmdLinearFrac(MKL_INT n, const double *a, const double *b, double scalea, double shifta,
-                       double scaleb, double shiftb, double *r, MKL_INT64 mode)
 
     # CBLAS level 1 and 2
     enum CBLAS_LAYOUT:
         CblasRowMajor
     enum CBLAS_TRANSPOSE:
-        CblasNoTrans
         CblasTrans
     float cblas_sasum(MKL_INT n, const float *x, MKL_INT incx)
     double cblas_dasum(MKL_INT n, const double *x, MKL_INT incx)
@@ -47,14 +35,10 @@ cdef extern from "mkl.h" nogil:
                      double alpha, const double *a, MKL_INT lda, const double *x, MKL_INT incx,
                      double beta, double *y, MKL_INT incy)
 
-    # Service
+    # Service (the fields we read)
     ctypedef struct MKLVersion:
         int MajorVersion
         int MinorVersion
         int UpdateVersion
-        int PatchVersion
-        char *ProductStatus
-        char *Build
         char *Processor
-        char *Platform
     void mkl_get_version(MKLVersion *version)

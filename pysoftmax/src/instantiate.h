@@ -1,15 +1,16 @@
 /* instantiate.h -- the kernel bodies for float and double, each with the
    exact exp (suffix _f32_/_f64_) and in base 2 with the approximate 2^t
-   (_f32a_/_f64a_, forward kernels only); define ISA (a name suffix) before
-   including.  BASE_LOG is the natural log of the kernels' base.  The
-   approximate kernels sum longer blocks in T (less overhead per row: 1.4x
-   instead of 1.2x faster than exact on 64x1000 float32, measured). */
+   (_f32a_/_f64a_, forward kernels only), and the ISA's table of them,
+   psm_<ISA> (kernels.c); define ISA (a name suffix) before including.
+   BASE_LOG is the natural log of the kernels' base.  The approximate
+   kernels sum longer blocks in T (less overhead per row: 1.4x instead of
+   1.2x faster than exact on 64x1000 float32, measured). */
 #define T float
 #define T_MAX_EXP FLT_MAX_EXP
 #define EXP psm_expf
 #define BASE_LOG 1.0
 #define SUM_BLOCK PSM_BLOCK
-#define FN(name) PSM_CAT(PSM_CAT(name, _f32_), ISA)
+#define FN(name) PSM_NAME(name, _f32_)
 #include "softmax_body.h"
 #include "support_body.h"
 #undef EXP
@@ -19,7 +20,7 @@
 #define EXP psm_exp2f_approx
 #define BASE_LOG 0.6931471805599453
 #define SUM_BLOCK PSM_BLOCK_APPROX
-#define FN(name) PSM_CAT(PSM_CAT(name, _f32a_), ISA)
+#define FN(name) PSM_NAME(name, _f32a_)
 #include "softmax_body.h"
 #undef T
 #undef T_MAX_EXP
@@ -33,7 +34,7 @@
 #define EXP psm_exp
 #define BASE_LOG 1.0
 #define SUM_BLOCK PSM_BLOCK
-#define FN(name) PSM_CAT(PSM_CAT(name, _f64_), ISA)
+#define FN(name) PSM_NAME(name, _f64_)
 #include "softmax_body.h"
 #include "support_body.h"
 #undef EXP
@@ -43,7 +44,7 @@
 #define EXP psm_exp2_approx
 #define BASE_LOG 0.6931471805599453
 #define SUM_BLOCK PSM_BLOCK_APPROX
-#define FN(name) PSM_CAT(PSM_CAT(name, _f64a_), ISA)
+#define FN(name) PSM_NAME(name, _f64a_)
 #include "softmax_body.h"
 #undef T
 #undef T_MAX_EXP
@@ -51,3 +52,10 @@
 #undef BASE_LOG
 #undef SUM_BLOCK
 #undef FN
+
+/* This ISA's table of kernels (kernels.c). */
+static const psm_table PSM_CAT(psm_, ISA) = {
+    .isa = PSM_STR(ISA),
+    .f32 = {PSM_KERNELS(PSM_INIT, float, f32)},
+    .f64 = {PSM_KERNELS(PSM_INIT, double, f64)},
+};

@@ -1,7 +1,10 @@
 /*
- * kernels.c -- instantiates softmax_body.h for float and double, once for the
- * portable baseline and once for AVX2+FMA (x86-64 with GCC or Clang), and
- * selects one set at run time.  The build never uses -march=native: the
+ * kernels.c -- instantiates the kernel bodies (softmax_body.h, support_body.h)
+ * for float and double, once for the portable baseline and once for
+ * AVX2+FMA (x86-64 with GCC or Clang), each with a table of its kernels, and
+ * selects one set at run time; the entry points of kernels.h call the
+ * selected table.  The tables and the entry points are generated from the
+ * list PSM_KERNELS (kernels.h).  The build never uses -march=native: the
  * installed package runs on any CPU, and PYSOFTMAX_ISA=generic (read by the
  * Python layer) forces the portable set so that CI tests it too.
  */
@@ -22,6 +25,8 @@
 #define PSM_RESUM_SHORT 2.0   /* the same for short rows (at most 16 terms a lane) */
 #define PSM_CAT_(a, b) a##b
 #define PSM_CAT(a, b) PSM_CAT_(a, b)
+#define PSM_STR_(a) #a
+#define PSM_STR(a) PSM_STR_(a)
 
 PSM_INLINE void psm_neumaier_add(double *sum, double *comp, double v)
 {
@@ -34,13 +39,13 @@ PSM_INLINE void psm_neumaier_add(double *sum, double *comp, double v)
    others.  log1p keeps the log of a sum close to 1 accurate: for one such
    term (the row's max) it is log1p(others), so log_softmax at the max is
    -log1p(others) and not 0 when the others are tiny. */
-PSM_INLINE double psm_log_sum(double ones, double others)
+PSM_INLINE double psm_log_split_sum(double ones, double others)
 {
     return ones > 0 ? log(ones) + log1p(others / ones) : log(others);
 }
 
 /* MULSUB(a, b, c) = a*b - c from the exact product a*b, rounded once (or
-   nearly): the kernels' exponents are MULSUB(s, x, m) - r (softmax_body.h),
+   nearly): the kernels' exponents are MULSUB(scale, x, m) - r (softmax_body.h),
    which must be exactly 0 at a row's largest product however large it is.
    Written out rather than left to the compiler's contraction, so that the
    row's shift is computed exactly as the loops compute every element.
@@ -81,18 +86,42 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #define PSM_GENERIC_MULSUB PSM_EXACT
 #endif
 
+/* The name of a kernel body of the ISA being instantiated: FN(rows) is
+   PSM_NAME(rows, _f32_) = rows_f32_avx2 (exact exp) or PSM_NAME(rows, _f32a_)
+   = rows_f32a_avx2 (approximate exp; instantiate.h). */
+#define PSM_NAME(name, suffix) PSM_CAT(PSM_CAT(name, suffix), ISA)
+
+/* The kernels of one ISA: for each type, a pointer to each kernel of
+   PSM_KERNELS, or two for FORWARD and APPROX ones, [0] exact exp, [1]
+   approximate.  instantiate.h defines the table psm_<ISA>. */
+#define PSM_VARIANTS_FORWARD [2]
+#define PSM_VARIANTS_APPROX [2]
+#define PSM_VARIANTS_ONE
+#define PSM_FIELD(t, kind, ret, name, params, args) ret (*name PSM_VARIANTS_##kind) params;
+typedef struct {
+    const char *isa;
+    struct { PSM_KERNELS(PSM_FIELD, float, f32) } f32;
+    struct { PSM_KERNELS(PSM_FIELD, double, f64) } f64;
+} psm_table;
+#undef PSM_FIELD
+
+#define PSM_INIT_FORWARD(name, t) {PSM_NAME(name, _##t##_), PSM_NAME(name, _##t##a_)}
+#define PSM_INIT_APPROX PSM_INIT_FORWARD
+#define PSM_INIT_ONE(name, t) PSM_NAME(name, _##t##_)
+#define PSM_INIT(t, kind, ret, name, params, args) .name = PSM_INIT_##kind(name, t),
+
 /* Each ISA is instantiated twice.  The exact kernels (ISA name with an x)
-   compute every exponent as SHIFTED(s, x, m, r) = MULSUB(s, x, m) - r; the
-   others as s*x - m, which is the same when every product s*x is exact:
+   compute every exponent as SHIFTED(scale, x, m, r) = MULSUB(scale, x, m) - r; the
+   others as scale*x - m, which is the same when every product scale*x is exact:
    for a scale that is a power of 2 (1 in a plain call), in base e.  The
-   entry points choose (psm_exact_for). */
-#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+   entry points choose (psm_for). */
+#define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define MULSUB PSM_GENERIC_MULSUB
 #define ISA genericx
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
-#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
+#define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
@@ -108,12 +137,12 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #pragma GCC target("avx2,fma")
 #endif
 #define MULSUB PSM_FUSED
-#define SHIFTED(s, x, m, r) (MULSUB(s, x, m) - (r))
+#define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define ISA avx2x
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
-#define SHIFTED(s, x, m, r) ((s) * (x) - (m))
+#define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
 #define ISA avx2
 #include "instantiate.h"
 #undef ISA
@@ -126,45 +155,6 @@ PSM_INLINE double psm_mulsub_f64(double a, double b, double c)
 #endif
 #endif
 
-/* The entry points of one (type, ISA); forward kernels [0] exact, [1] approx. */
-#define PSM_FIELDS(T, t)                                                                   \
-    struct {                                                                               \
-        void (*rows[2])(const T *, Py_ssize_t, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, \
-                        int);                                                              \
-        void (*masked_rows[2])(const T *, Py_ssize_t, const unsigned char *, Py_ssize_t,   \
-                               T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);           \
-        void (*cols[2])(const T *, T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T, int);       \
-        void (*exp[2])(const T *, T *, Py_ssize_t);                                        \
-        void (*grad_rows)(const T *, Py_ssize_t, const T *, Py_ssize_t, T *, Py_ssize_t,   \
-                          Py_ssize_t, Py_ssize_t, int);                                    \
-        T (*max)(const T *, Py_ssize_t);                                                   \
-        void (*colmax)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);                \
-        void (*shift)(const T *, T *, Py_ssize_t, T);                                      \
-        double (*log_sum)(const T *, Py_ssize_t);                                          \
-        void (*col_log_sum)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t, T *);           \
-        Py_ssize_t (*nonfinite_rows)(const T *, Py_ssize_t, Py_ssize_t, Py_ssize_t,        \
-                                     unsigned char *);                                     \
-    } t
-
-typedef struct {
-    const char *isa;
-    PSM_FIELDS(float, f32);
-    PSM_FIELDS(double, f64);
-} psm_table;
-
-#define PSM_TYPE_TABLE(t, isa)                                                     \
-    {{rows_##t##_##isa, rows_##t##a_##isa},                                        \
-     {masked_rows_##t##_##isa, masked_rows_##t##a_##isa},                          \
-     {cols_##t##_##isa, cols_##t##a_##isa},                                        \
-     {exp_##t##_##isa, exp_##t##a_##isa},                                          \
-     grad_rows_##t##_##isa, max_##t##_##isa, colmax_##t##_##isa, shift_##t##_##isa, \
-     log_sum_##t##_##isa, col_log_sum_##t##_##isa, nonfinite_rows_##t##_##isa}
-#define PSM_TABLE(isa) {#isa, PSM_TYPE_TABLE(f32, isa), PSM_TYPE_TABLE(f64, isa)}
-
-static const psm_table psm_generic = PSM_TABLE(generic), psm_genericx = PSM_TABLE(genericx);
-#ifdef PSM_HAVE_AVX2
-static const psm_table psm_avx2 = PSM_TABLE(avx2), psm_avx2x = PSM_TABLE(avx2x);
-#endif
 static const psm_table *psm = &psm_generic, *psm_x = &psm_genericx;   /* plain, exact */
 
 const char *psm_init(int force_generic)
@@ -179,58 +169,33 @@ const char *psm_init(int force_generic)
     return psm->isa;
 }
 
-/* The kernels for a forward call with scale s: the exact ones unless every
-   product s*x is exact (s = 0 or a power of 2, in base e). */
-static const psm_table *psm_for(double s, int approx)
+/* The kernels for a forward call with this scale: the exact ones unless
+   every product scale*x is exact (scale = 0 or a power of 2, in base e). */
+static const psm_table *psm_for(double scale, int approx)
 {
     int e;
-    const double m = fabs(frexp(s, &e));
-    return approx || !(s == 0 || m == 0.5) ? psm_x : psm;
+    const double m = fabs(frexp(scale, &e));
+    return approx || !(scale == 0 || m == 0.5) ? psm_x : psm;
 }
 
-/* The entry points of kernels.h, for each type: call the current table. */
-#define PSM_ENTRY_POINTS(T, t)                                                                \
-    void psm_rows_##t(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy, Py_ssize_t rows,    \
-                      Py_ssize_t n, T s, int log, int approx)                                \
-    {                                                                                         \
-        psm_for(s, approx)->t.rows[approx != 0](x, ldx, y, ldy, rows, n, s, log);                            \
-    }                                                                                         \
-    void psm_masked_rows_##t(const T *x, Py_ssize_t ldx, const unsigned char *w,              \
-                             Py_ssize_t ldw, T *y, Py_ssize_t ldy, Py_ssize_t rows,           \
-                             Py_ssize_t n, T s, int log, int approx)                          \
-    {                                                                                         \
-        psm_for(s, approx)->t.masked_rows[approx != 0](x, ldx, w, ldw, y, ldy, rows, n, s, log);             \
-    }                                                                                         \
-    void psm_cols_##t(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s,      \
-                      int log, int approx)                                                    \
-    {                                                                                         \
-        psm_for(s, approx)->t.cols[approx != 0](x, y, n, ld, w, s, log);                                     \
-    }                                                                                         \
-    void psm_grad_rows_##t(const T *y, Py_ssize_t ldy, const T *dy, Py_ssize_t lddy, T *out, \
-                           Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)            \
-    {                                                                                         \
-        psm->t.grad_rows(y, ldy, dy, lddy, out, ldo, rows, n, log);                           \
-    }                                                                                         \
-    void psm_exp_##t(const T *x, T *y, Py_ssize_t n, int approx)                              \
-    {                                                                                         \
-        psm->t.exp[approx != 0](x, y, n);                                                     \
-    }                                                                                         \
-    T psm_max_##t(const T *x, Py_ssize_t n) { return psm->t.max(x, n); }                     \
-    void psm_colmax_##t(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *m)          \
-    {                                                                                         \
-        psm->t.colmax(x, n, ld, w, m);                                                        \
-    }                                                                                         \
-    void psm_shift_##t(const T *x, T *y, Py_ssize_t n, T c) { psm->t.shift(x, y, n, c); }    \
-    double psm_log_sum_##t(const T *e, Py_ssize_t n) { return psm->t.log_sum(e, n); }         \
-    void psm_col_log_sum_##t(const T *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T *c)     \
-    {                                                                                         \
-        psm->t.col_log_sum(e, n, ld, w, c);                                                   \
-    }                                                                                         \
-    Py_ssize_t psm_nonfinite_rows_##t(const T *x, Py_ssize_t ldx, Py_ssize_t rows,            \
-                                      Py_ssize_t n, unsigned char *flags)                     \
-    {                                                                                         \
-        return psm->t.nonfinite_rows(x, ldx, rows, n, flags);                                 \
-    }
+/* How an entry point of each kind picks its kernel (kernels.h). */
+#define PSM_PICK_FORWARD(t, name) psm_for(scale, approx)->t.name[approx != 0]
+#define PSM_PICK_APPROX(t, name) psm->t.name[approx != 0]
+#define PSM_PICK_ONE(t, name) psm->t.name
 
-PSM_ENTRY_POINTS(float, f32)
-PSM_ENTRY_POINTS(double, f64)
+/* `return` unless ret is void (ISO C has no return of a void expression):
+   PSM_VOID_##ret is `~,` for void only, which shifts `return` out of the
+   second place. */
+#define PSM_VOID_void ~,
+#define PSM_SECOND(a, b, ...) b
+#define PSM_SECOND_OF(...) PSM_SECOND(__VA_ARGS__)
+#define PSM_RETURN(ret) PSM_SECOND_OF(PSM_VOID_##ret, return, )
+
+/* The entry points of kernels.h: call the kernel of the current table. */
+#define PSM_ENTRY(t, kind, ret, name, params, args)      \
+    ret psm_##name##_##t PSM_ENTRY_PARAMS_##kind(params) \
+    {                                                    \
+        PSM_RETURN(ret) PSM_PICK_##kind(t, name) args;   \
+    }
+PSM_KERNELS(PSM_ENTRY, float, f32)
+PSM_KERNELS(PSM_ENTRY, double, f64)

@@ -1,15 +1,37 @@
 /*
- * kernels.h -- C entry points of the `vectorized` strategy (see softmax_body.h
+ * kernels.h -- C entry points of our kernels: the `vectorized` strategy's,
+ * and building blocks for the vendor-library strategies (see softmax_body.h
  * for the design).  Each entry point calls the implementation for the best
- * instruction set this CPU supports, chosen once by psm_init().
+ * instruction set this CPU supports, chosen once by psm_init().  Plain C: no
+ * Python, no heap allocation; the kernels may run without the GIL and on
+ * any number of threads at once (psm_init not meanwhile).
  *
- * Forward kernels compute the softmax of s*x (s = 1: plain), log_softmax if
- * log != 0, with the approximate exp of psm_exp.h if approx != 0.
+ * PSM_KERNELS lists every kernel once, as X(t, kind, ret, name, params,
+ * args).  From it this header declares the entry points, psm_<name>_f32 and
+ * psm_<name>_f64 (T float or double), and kernels.c builds the table of each
+ * instruction set and defines the entry points.  The kind says what an entry
+ * point adds to the kernel's params and how it picks the kernel:
+ *   FORWARD  softmax of scale*x (log_softmax if log != 0); the entry point
+ *            takes `int approx` last: the approximate exp of psm_exp.h if
+ *            approx != 0.  (It picks the exact- or approximate-exp kernel,
+ *            and the exact-product one unless every product scale*x is
+ *            exact: psm_for in kernels.c.)  params must include T scale.
+ *   APPROX   `int approx` last as well, no scale.
+ *   ONE      the params only; one kernel (exact exp).
+ * args names the params in order, for the call.
+ *
+ * Adding a kernel: write its body as a static function FN(name) (in
+ * softmax_body.h, which is instantiated with both exps, or for a ONE kernel
+ * in support_body.h, exact exp only), add its line to PSM_KERNELS, and
+ * declare psm_<name>_f32 and _f64 in kernels.pxd for Cython.  A body that
+ * does not match its line is a compile error (in the tables' initialisers,
+ * with -Werror=incompatible-pointer-types: pysoftmax/meson.build), and the
+ * code Cython generates is compiled against this header.
  */
 #ifndef PSM_KERNELS_H
 #define PSM_KERNELS_H
 
-#include <Python.h>   /* Py_ssize_t */
+#include <stddef.h>   /* ptrdiff_t */
 
 #define PSM_COLS 256   /* columns per call of the cols kernels (stack scratch) */
 
@@ -17,58 +39,62 @@
    Returns the name of the chosen instruction set ("avx2" or "generic"). */
 const char *psm_init(int force_generic);
 
-/* rows >= 1 rows of n >= 1 contiguous elements, row strides ldx and ldy in
-   elements; y may be x. */
-void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, float s, int log, int approx);
-void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                  Py_ssize_t rows, Py_ssize_t n, double s, int log, int approx);
-/* The same with a byte mask w (row stride ldw, may be 0): only the elements
-   with w != 0 take part; the others get 0 (log: -inf), as do all elements of
-   a row with none selected. */
-void psm_masked_rows_f32(const float *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                         float *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, float s,
-                         int log, int approx);
-void psm_masked_rows_f64(const double *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                         double *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, double s,
-                         int log, int approx);
-/* w <= PSM_COLS columns of x[n][ld] (a non-last axis); y may be x. */
-void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                  float s, int log, int approx);
-void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                  double s, int log, int approx);
+/* Strides (ld*) and sizes are in elements, ptrdiff_t; rows >= 1, n >= 1. */
+#define PSM_KERNELS(X, T, t)                                                                   \
+    /* rows of n contiguous elements, row strides ldx and ldy; y may be x. */                  \
+    X(t, FORWARD, void, rows,                                                                  \
+      (const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, T scale,   \
+       int log),                                                                               \
+      (x, ldx, y, ldy, rows, n, scale, log))                                                   \
+    /* The same with a byte mask (row stride ldmask, may be 0): only the elements with         \
+       mask != 0 take part; the others get 0 (log: -inf), as do all elements of a row          \
+       with none selected. */                                                                  \
+    X(t, FORWARD, void, masked_rows,                                                           \
+      (const T *x, ptrdiff_t ldx, const unsigned char *mask, ptrdiff_t ldmask, T *y,           \
+       ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, T scale, int log),                          \
+      (x, ldx, mask, ldmask, y, ldy, rows, n, scale, log))                                     \
+    /* ncols <= PSM_COLS columns of x[n][ld] (a non-last axis); y may be x. */                 \
+    X(t, FORWARD, void, cols,                                                                  \
+      (const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale, int log),        \
+      (x, y, n, ld, ncols, scale, log))                                                        \
+    /* y[i] = exp(x[i]) with the kernels' own exp, or 2^x[i] with the approximate one,         \
+       for the tests. */                                                                       \
+    X(t, APPROX, void, exp, (const T *x, T *y, ptrdiff_t n), (x, y, n))                        \
+    /* Backward passes of rows of n contiguous elements: out = y * (dy - sum(dy*y))            \
+       (softmax) or dy - exp(y) * sum(dy) (log != 0); out may be y or dy. */                   \
+    X(t, ONE, void, grad_rows,                                                                 \
+      (const T *y, ptrdiff_t ldy, const T *dy, ptrdiff_t lddy, T *out, ptrdiff_t ldo,          \
+       ptrdiff_t rows, ptrdiff_t n, int log),                                                  \
+      (y, ldy, dy, lddy, out, ldo, rows, n, log))                                              \
+    /* Building blocks for the vendor-library strategies: the max of x[n]; m[k] = the          \
+       max of column k of x[n][ld], k < ncols; y = x - c (y may be x). */                      \
+    X(t, ONE, T, max, (const T *x, ptrdiff_t n), (x, n))                                       \
+    X(t, ONE, void, colmax, (const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T *m),    \
+      (x, n, ld, ncols, m))                                                                    \
+    X(t, ONE, void, shift, (const T *x, T *y, ptrdiff_t n, T c), (x, y, n, c))                 \
+    /* The log of the sum of e[n] (the exp of a row), in double; c[k] = the log of the         \
+       sum of column k of e[n][ld], k < ncols: accurate when the sum is near 1. */             \
+    X(t, ONE, double, log_row_sum, (const T *e, ptrdiff_t n), (e, n))                          \
+    X(t, ONE, void, log_col_sums, (const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,     \
+                                   T *c),                                                      \
+      (e, n, ld, ncols, c))                                                                    \
+    /* How many of the rows of x[rows][ldx] (n elements each) hold a NaN or +inf;              \
+       flags[r] = 1 for those rows, 0 for the others.  With flags NULL: 1 if any does,         \
+       else 0 (it stops at the first). */                                                      \
+    X(t, ONE, ptrdiff_t, nonfinite_rows,                                                       \
+      (const T *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t n, unsigned char *flags),          \
+      (x, ldx, rows, n, flags))
 
-/* Backward passes of rows of n contiguous elements: out = y * (dy - sum(dy*y))
-   (softmax) or dy - exp(y) * sum(dy) (log != 0); out may be y or dy. */
-void psm_grad_rows_f32(const float *y, Py_ssize_t ldy, const float *dy, Py_ssize_t lddy,
-                       float *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log);
-void psm_grad_rows_f64(const double *y, Py_ssize_t ldy, const double *dy, Py_ssize_t lddy,
-                       double *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log);
+/* The parameters of an entry point of each kind: the kernel's, then approx. */
+#define PSM_UNPAREN(...) __VA_ARGS__
+#define PSM_ENTRY_PARAMS_FORWARD(params) (PSM_UNPAREN params, int approx)
+#define PSM_ENTRY_PARAMS_APPROX(params) (PSM_UNPAREN params, int approx)
+#define PSM_ENTRY_PARAMS_ONE(params) params
 
-/* y[i] = exp(x[i]) with the kernels' own exp (current ISA), for the tests. */
-void psm_exp_f32(const float *x, float *y, Py_ssize_t n, int approx);
-void psm_exp_f64(const double *x, double *y, Py_ssize_t n, int approx);
-
-/* Building blocks for the vendor-library strategies (same ISA selection):
-   the max of x[n] (n >= 1); the max of each of the w columns of x[n][ld];
-   y = x - c (y may be x); the log of the sum of e[n] (the exp of a row) and
-   of each of the w columns of e[n][ld], accurate when the sum is near 1. */
-float psm_max_f32(const float *x, Py_ssize_t n);
-double psm_max_f64(const double *x, Py_ssize_t n);
-void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m);
-void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m);
-void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c);
-void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c);
-double psm_log_sum_f32(const float *e, Py_ssize_t n);
-double psm_log_sum_f64(const double *e, Py_ssize_t n);
-void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c);
-void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c);
-/* How many of the rows of x[rows][ldx] (n elements each) hold a NaN or +inf;
-   flags[r] = 1 for those rows, 0 for the others.  With flags NULL: 1 if any
-   does, else 0 (it stops at the first). */
-Py_ssize_t psm_nonfinite_rows_f32(const float *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
-                                  unsigned char *flags);
-Py_ssize_t psm_nonfinite_rows_f64(const double *x, Py_ssize_t ldx, Py_ssize_t rows, Py_ssize_t n,
-                                  unsigned char *flags);
+#define PSM_DECLARE(t, kind, ret, name, params, args) \
+    ret psm_##name##_##t PSM_ENTRY_PARAMS_##kind(params);
+PSM_KERNELS(PSM_DECLARE, float, f32)
+PSM_KERNELS(PSM_DECLARE, double, f64)
+#undef PSM_DECLARE
 
 #endif

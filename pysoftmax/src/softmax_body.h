@@ -8,26 +8,32 @@
  *   SUM_BLOCK terms summed in T before the compensated double sum
  *   FN(name) the name of a function for this (type, exp, ISA), e.g. rows_f32_avx2
  *
- * Every kernel takes a scale s (softmax of s*x; s = 1 is the plain softmax,
- * bit for bit) and a flag log.  The exponent of x[j] is the exact product
- * s*x[j] less the largest one, rounded once at most twice: (s*x[j] - m) - r
- * with one rounding each (SHIFTED(s, x, m, r)), where m is s*xm rounded and r =
- * MULSUB(s, xm, m) its rounding residual, xm being the element with the
- * largest product (max of x for s > 0, min for s < 0: row_max of sg*x,
- * sg = +-1, finds it exactly).  At xm the exponent is exactly 0 however
- * large |s*x| is, and every other exponent is <= 0 (shift_of).  A row whose
- * largest product overflows T computes s/p * x with p a power of 2 and
- * multiplies by p afterwards (wide_row; the cols kernel does the same per
- * column).  Inside, s becomes
- * s / BASE_LOG, so that EXP(s*x - m) is exp of the user's s*x - max in any
- * base; logs are converted back (c / BASE_LOG, y * BASE_LOG; no-ops in base
- * e).  log_softmax keeps its largest element accurate: when a row's sum is
- * below PSM_NEAR_ONE, it is summed again with the terms equal to 1 (the
- * max) counted apart from the others (split_sum), and the log of the sum is
- * log1p(others) for one such term (psm_log_sum); so y at the max is
- * -log1p(others), not 0, when the others are tiny.  (Above PSM_NEAR_ONE the
- * plain sum is accurate enough: |log(sum)| > 0.11.)  The cols kernel splits
- * its sums in the same pass instead.
+ * Names: scale is the factor of the input (softmax of scale*x), never a
+ * sum; mask (row stride ldmask) is the byte mask of where=, ncols a count of
+ * columns; m, r the shift of a row or column and its rounding residual, sg
+ * a sign, e an exp, c the factor or log a row is finished with.
+ *
+ * Every forward kernel takes a scale (softmax of scale*x; scale = 1 is the
+ * plain softmax, bit for bit) and a flag log.  The exponent of x[j] is the
+ * exact product scale*x[j] less the largest one, rounded at most twice:
+ * (scale*x[j] - m) - r with one rounding each (SHIFTED(scale, x, m, r)),
+ * where m is scale*xm rounded and r = MULSUB(scale, xm, m) its rounding
+ * residual, xm being the element with the largest product (max of x for
+ * scale > 0, min for scale < 0: row_max of sg*x, sg = +-1, finds it
+ * exactly).  At xm the exponent is exactly 0 however large |scale*x| is,
+ * and every other exponent is <= 0 (shift_of).  A row whose largest product
+ * overflows T computes scale/p * x with p a power of 2 and multiplies by p
+ * afterwards (wide_row; the cols kernel does the same per column).  Inside,
+ * scale becomes scale / BASE_LOG, so that EXP(scale*x - m) is exp of the
+ * user's scale*x - max in any base; logs are converted back (c / BASE_LOG,
+ * y * BASE_LOG; no-ops in base e).  log_softmax keeps its largest element
+ * accurate: when a row's sum is below PSM_NEAR_ONE, it is summed again with
+ * the terms equal to 1 (the max) counted apart from the others (split_sum),
+ * and the log of that split sum is log1p(others) for one such term
+ * (psm_log_split_sum, in the kernels' base log_split_sum_in_base); so y at
+ * the max is -log1p(others), not 0, when the others are tiny.  (Above
+ * PSM_NEAR_ONE the plain sum is accurate enough: |log(sum)| > 0.11.)  The
+ * cols kernel splits its sums in the same pass instead.
  *
  * Design: two kernel shapes cover every call (the Python layer reshapes or
  * copies into one of them).
@@ -37,11 +43,12 @@
  *                rows: the exp pass of a row also takes the max of the next
  *                and finishes the previous one (see fused_pass).  Rows of at
  *                most PSM_SHORT elements go in tiles instead (short_rows).
- *   cols kernel  x[n][ld], w <= PSM_COLS columns of a non-last-axis problem
- *                (outer, n, inner): the same three passes, vectorised across
- *                the contiguous columns instead of transposing.
- * where= (masked_rows) writes s*x, or -inf where masked out, into y and runs
- * the rows kernel on y in place.
+ *   cols kernel  x[n][ld], ncols <= PSM_COLS columns of a non-last-axis
+ *                problem (outer, n, inner): the same three passes,
+ *                vectorised across the contiguous columns instead of
+ *                transposing.
+ * where= (masked_rows) writes scale*x, or -inf where masked out, into y and
+ * runs the rows kernel on y in place.
  * Sums are OpenMP SIMD reductions over blocks of SUM_BLOCK elements, whose
  * partial sums are added in double with compensation: accurate for any n, and
  * a row's result depends only on the instruction set, not on its address, the
@@ -52,80 +59,80 @@
 
 /* max over sg*x[0..n), n >= 1, sg = +-1 (exact products).  A NaN may or
    may not win; it reaches the result anyway through exp(NaN - m) in the sum. */
-PSM_INLINE T FN(row_max)(const T *x, Py_ssize_t n, T sg)   /* IN x[n] */
+PSM_INLINE T FN(row_max)(const T *x, ptrdiff_t n, T sg)   /* IN x[n] */
 {
     T m = sg * x[0];
 #pragma omp simd reduction(max:m)
-    for (Py_ssize_t j = 0; j < n; j++) {
+    for (ptrdiff_t j = 0; j < n; j++) {
         const T v = sg * x[j];
         m = v > m ? v : m;
     }
     return m;
 }
 
-/* The sign whose row_max finds the element with the largest product s*x. */
-PSM_INLINE T FN(sign_of)(T s)
+/* The sign whose row_max finds the element with the largest product scale*x. */
+PSM_INLINE T FN(sign_of)(T scale)
 {
-    return s < 0 ? -1 : 1;
+    return scale < 0 ? -1 : 1;
 }
 
-/* A row's shift, from xm, its element with the largest product s*xm: the
-   kernels' exponent of x[j] is SHIFTED(s, x[j], m, r) = MULSUB(s, x[j], m) - r.
-   With m = s*xm
-   rounded and r = MULSUB(s, xm, m), computed as the loops compute it, the
-   exponent at xm is exactly 0, and no other is positive (rounding is
-   monotonic, so MULSUB(s, x[j], m) <= r).  Returns 0 when the product
+/* A row's shift, from xm, its element with the largest product scale*xm:
+   the kernels' exponent of x[j] is SHIFTED(scale, x[j], m, r) =
+   MULSUB(scale, x[j], m) - r.  With m = scale*xm rounded and r =
+   MULSUB(scale, xm, m), computed as the loops compute it, the exponent at
+   xm is exactly 0, and no other is positive (rounding is monotonic, so
+   MULSUB(scale, x[j], m) <= r).  Returns 0 when the product
    overflows T (m infinite, xm finite): the row is wide (wide_row). */
-PSM_INLINE int FN(shift_of)(T s, T xm, T *m, T *r)
+PSM_INLINE int FN(shift_of)(T scale, T xm, T *m, T *r)
 {
-    *m = s * xm;
-    *r = MULSUB(s, xm, *m);
+    *m = scale * xm;
+    *r = MULSUB(scale, xm, *m);
     return !(isinf(*m) && isfinite(xm));
 }
 
-/* For a row or column whose largest product s*xm overflows T: a = s/p and
-   p = 2^k, the least k that brings a*xm within T's range (|a*xm| <
-   2^(T_MAX_EXP-1)); exponents are then SHIFTED(a, x, m, r) * p, with m
+/* For a row or column whose largest product scale*xm overflows T: a =
+   scale/p and p = 2^k, the least k that brings a*xm within T's range
+   (|a*xm| < 2^(T_MAX_EXP-1)); exponents are then SHIFTED(a, x, m, r) * p, with m
    and r the shift of a (products beyond 2^(2*T_MAX_EXP-2), where k would
    exceed T's range, are not supported: they give NaN). */
-PSM_INLINE void FN(wide_scale)(T s, T xm, T *a, T *p)
+PSM_INLINE void FN(wide_scale)(T scale, T xm, T *a, T *p)
 {
     int es, em;
-    (void)frexp((double)s, &es);
+    (void)frexp((double)scale, &es);
     (void)frexp((double)xm, &em);
     int k = es + em - (T_MAX_EXP - 1);
     if (k > T_MAX_EXP - 1)
         k = T_MAX_EXP - 1;
     *p = (T)ldexp(1.0, k);
-    *a = (T)ldexp((double)s, -k);
+    *a = (T)ldexp((double)scale, -k);
 }
 
 /* One pass over row r of a chunk, the heart of the row kernels:
-     e = exp(s*x[j] - m - r), stored to y[j] (softmax) and summed;
+     e = exp(scale*x[j] - m - r), stored to y[j] (softmax) and summed;
      if next: the max of the next row's sg*xn[j] is folded into *mn;
      if prev: the previous row is finished: yp[j] *= cp (softmax) or
-              yp[j] = (s*xp[j] - mp - rp) - cp (log_softmax, cp = log of its
-              sum).
+              yp[j] = (scale*xp[j] - mp - rp) - cp (log_softmax, cp = log
+              of its sum).
    The exp has a long dependency chain; the other two streams are short
    independent operations that fill the issue slots it leaves idle, so the
    max and finishing passes cost almost nothing.  Sums: OpenMP SIMD
    reductions over blocks of SUM_BLOCK elements, added in double with
    Neumaier compensation.  next, prev and log are constants in each of the
    eight specialisations below. */
-PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg,
+PSM_INLINE double FN(fused_pass)(const T *x, T *y, ptrdiff_t n, T scale, T m, T r, T sg,
                                  const T *xn, T *mn, T *yp, const T *xp, T mp, T rp, T cp,
                                  const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
     T mx = *mn;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
-        const Py_ssize_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
+        const ptrdiff_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
         const T *xb = x + j0, *xnb = xn + j0, *xpb = xp + j0;
         T *yb = y + j0, *ypb = yp + j0;
         T part = 0;
 #pragma omp simd reduction(+:part) reduction(max:mx)
-        for (Py_ssize_t j = 0; j < len; j++) {
-            T e = EXP(SHIFTED(s, xb[j], m, r));
+        for (ptrdiff_t j = 0; j < len; j++) {
+            T e = EXP(SHIFTED(scale, xb[j], m, r));
             if (!log) yb[j] = e;
             part += e;
             if (next) {
@@ -134,7 +141,7 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, 
             }
             if (prev) {
                 if (!log) ypb[j] *= cp;
-                else ypb[j] = (SHIFTED(s, xpb[j], mp, rp) - cp) * (T)BASE_LOG;
+                else ypb[j] = (SHIFTED(scale, xpb[j], mp, rp) - cp) * (T)BASE_LOG;
             }
         }
         psm_neumaier_add(&sum, &comp, (double)part);
@@ -144,44 +151,45 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, Py_ssize_t n, T s, T m, T r, 
 }
 
 /* The finishing pass of a row on its own: y = e * c (softmax; e the row's
-   exp, which may be y itself) or y = (s*x - m - r) - c (log_softmax; c the
-   log of the sum).  src is e for softmax, x for log_softmax. */
-PSM_INLINE void FN(finish)(T *y, const T *src, Py_ssize_t n, T s, T m, T r, T c,
+   exp, which may be y itself) or y = (scale*x - m - r) - c (log_softmax; c
+   the log of the sum).  src is e for softmax, x for log_softmax. */
+PSM_INLINE void FN(finish)(T *y, const T *src, ptrdiff_t n, T scale, T m, T r, T c,
                            const int log)
 {
     if (!log) {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = src[j] * c;
     } else {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
-            y[j] = (SHIFTED(s, src[j], m, r) - c) * (T)BASE_LOG;
+        for (ptrdiff_t j = 0; j < n; j++)
+            y[j] = (SHIFTED(scale, src[j], m, r) - c) * (T)BASE_LOG;
     }
 }
 
-/* The log, in the kernels' base, of a row's sum: (ones, others) as psm_log_sum
-   takes them. */
-PSM_INLINE T FN(log_of_sum)(double ones, double others)
+/* The log of a row's split sum (ones, others: see split_impl), in the
+   kernels' base and in T: psm_log_split_sum / BASE_LOG. */
+PSM_INLINE T FN(log_split_sum_in_base)(double ones, double others)
 {
-    return (T)(psm_log_sum(ones, others) / BASE_LOG);
+    return (T)(psm_log_split_sum(ones, others) / BASE_LOG);
 }
 
-/* The sum of a row's exp as (ones, others): the count of terms equal to 1
-   and the compensated sum of the rest (see psm_log_sum).  The terms are v[n]
-   itself, or exp(SHIFTED(s, v, m, r) * p) if from_x (a row whose exp was
+/* The sum of a row's exp split as (ones, others): the count of terms equal
+   to 1 and the compensated sum of the rest (psm_log_split_sum takes its
+   log).  The terms are v[n] itself, or exp(SHIFTED(scale, v, m, r) * p) if
+   from_x (a row whose exp was
    not kept; p = 1 but in a wide row).  Blocks of 64 in T: at most 16 terms
    a lane, so a lane loses at most 15 half-ulps of its partial sum. */
-PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, T p, double *ones,
+PSM_INLINE double FN(split_impl)(const T *v, ptrdiff_t n, T scale, T m, T r, T p, double *ones,
                                  const int from_x)   /* IN v[n] */
 {
     double sum = 0.0, comp = 0.0, k = 0.0;
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += 64) {
-        const Py_ssize_t len = n - j0 < 64 ? n - j0 : 64;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 64) {
+        const ptrdiff_t len = n - j0 < 64 ? n - j0 : 64;
         T part = 0, kb = 0;
 #pragma omp simd reduction(+:part, kb)
-        for (Py_ssize_t j = 0; j < len; j++) {
-            const T e = from_x ? EXP(SHIFTED(s, v[j0 + j], m, r) * p) : v[j0 + j];
+        for (ptrdiff_t j = 0; j < len; j++) {
+            const T e = from_x ? EXP(SHIFTED(scale, v[j0 + j], m, r) * p) : v[j0 + j];
             part += e == 1 ? 0 : e;
             kb += e == 1 ? 1 : 0;
         }
@@ -192,128 +200,129 @@ PSM_INLINE double FN(split_impl)(const T *v, Py_ssize_t n, T s, T m, T r, T p, d
     return sum + comp;
 }
 
-static __attribute__((noinline)) double FN(split_sum)(const T *e, Py_ssize_t n, double *ones)
+static __attribute__((noinline)) double FN(split_sum)(const T *e, ptrdiff_t n, double *ones)
 {
     return FN(split_impl)(e, n, 1, 0, 0, 1, ones, 0);
 }
 
 /* The sum of a row's stored exp e[n], again, with the terms equal to 1
    counted apart (split_sum): for a softmax row whose sum is below its
-   PSM_RESUM threshold.  A lane of T that holds a 1 loses each later term below half
-   an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
+   PSM_RESUM threshold.  A lane of T that holds a 1 loses each later term
+   below half an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
    than the 1e-6 bound when the largest output (1/sum) is large.  Below the
    threshold the outputs are small enough for that loss. */
-static double FN(resum)(const T *e, Py_ssize_t n)
+static double FN(resum)(const T *e, ptrdiff_t n)
 {
     double ones, others = FN(split_sum)(e, n, &ones);
     return ones + others;
 }
 
-static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, Py_ssize_t n, T s, T m,
+static __attribute__((noinline)) double FN(split_exp_sum)(const T *x, ptrdiff_t n, T scale, T m,
                                                           T r, double *ones)
 {
-    return FN(split_impl)(x, n, s, m, r, 1, ones, 1);
+    return FN(split_impl)(x, n, scale, m, r, 1, ones, 1);
 }
 
-/* A row whose largest product s*xm overflows T, on its own (rare): the
+/* A row whose largest product scale*xm overflows T, on its own (rare): the
    exponents are SHIFTED(a, x, m, r) * p (wide_scale), recomputed in the
    finishing pass; y may be x. */
-static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, Py_ssize_t n, T s, T xm,
+static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, ptrdiff_t n, T scale, T xm,
                                                    int log)   /* IN x[n], OUT y[n] */
 {
     T a, p, m, r;
-    FN(wide_scale)(s, xm, &a, &p);
+    FN(wide_scale)(scale, xm, &a, &p);
     (void)FN(shift_of)(a, xm, &m, &r);
     double ones, others = FN(split_impl)(x, n, a, m, r, p, &ones, 1);
-    const T c = log ? FN(log_of_sum)(ones, others) : (T)(1.0 / (ones + others));
+    const T c = log ? FN(log_split_sum_in_base)(ones, others) : (T)(1.0 / (ones + others));
     if (!log) {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = EXP(SHIFTED(a, x[j], m, r) * p) * c;
     } else {
 #pragma omp simd
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++)
             y[j] = (SHIFTED(a, x[j], m, r) * p - c) * (T)BASE_LOG;
     }
 }
 
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
    pass, and the tests check EXP through it for each ISA. */
-static __attribute__((noinline)) void FN(exp)(const T *x, T *y, Py_ssize_t n)   /* IN x[n], OUT y[n] */
+static __attribute__((noinline)) void FN(exp)(const T *x, T *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
 {
 #pragma omp simd
-    for (Py_ssize_t j = 0; j < n; j++)
+    for (ptrdiff_t j = 0; j < n; j++)
         y[j] = EXP(x[j]);
 }
 
 /* The eight specialisations of fused_pass, each its own function: inlined
    into one caller, GCC fails to vectorize some of them (measured: 4.5x
    slower); as separate functions all eight vectorize.  One call per row. */
-#define PSM_PASS(nx, pv, lg)                                                       \
-    static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                 \
-        const T *x, T *y, Py_ssize_t n, T s, T m, T r, T sg, const T *xn, T *mn,   \
-        T *yp, const T *xp, T mp, T rp, T cp)                                      \
-    {                                                                              \
-        return FN(fused_pass)(x, y, n, s, m, r, sg, xn, mn, yp, xp, mp, rp, cp,    \
-                              nx, pv, lg);                                         \
+#define PSM_PASS(nx, pv, lg)                                                        \
+    static __attribute__((noinline)) double FN(pass_##nx##pv##lg)(                  \
+        const T *x, T *y, ptrdiff_t n, T scale, T m, T r, T sg, const T *xn, T *mn, \
+        T *yp, const T *xp, T mp, T rp, T cp)                                       \
+    {                                                                               \
+        return FN(fused_pass)(x, y, n, scale, m, r, sg, xn, mn, yp, xp, mp, rp, cp, \
+                              nx, pv, lg);                                          \
     }
 PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
 #undef PSM_PASS
 
 /* Short rows (n <= PSM_SHORT), PSM_TILE rows at a time, in separate passes:
-   each row's max and shifted s*x into a scratch tile; one exp over the whole
-   tile (full vectors, no per-row loop ends); each row's sum; finish.  The
-   rows of a tile are independent, so the per-row reductions overlap instead
+   each row's max and shifted scale*x into a scratch tile; one exp over the
+   whole tile (full vectors, no per-row loop ends); each row's sum; finish.
+   The rows of a tile are independent, so the per-row reductions overlap instead
    of forming one chain as in the pipelined kernel.  A row's result depends
    only on its own elements.  Wide rows are done on their own, at once. */
-static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                           Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+static void FN(short_rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
+                           ptrdiff_t rows, ptrdiff_t n, T scale, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
     T e[PSM_TILE * PSM_SHORT], m[PSM_TILE], r[PSM_TILE], c[PSM_TILE];
     unsigned char wide[PSM_TILE];
-    s = (T)((double)s / BASE_LOG);
-    const T sg = FN(sign_of)(s);
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
-        const Py_ssize_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
+    scale = (T)((double)scale / BASE_LOG);
+    const T sg = FN(sign_of)(scale);
+    for (ptrdiff_t r0 = 0; r0 < rows; r0 += PSM_TILE) {
+        const ptrdiff_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
         const T *xt = x + r0 * ldx;
         T *yt = y + r0 * ldy;
-        for (Py_ssize_t i = 0; i < nr; i++) {
+        for (ptrdiff_t i = 0; i < nr; i++) {
             const T *xr = xt + i * ldx;
             T *er = e + i * n;
             const T xm = sg * FN(row_max)(xr, n, sg);
-            wide[i] = !FN(shift_of)(s, xm, &m[i], &r[i]);
+            wide[i] = !FN(shift_of)(scale, xm, &m[i], &r[i]);
             if (wide[i]) {      /* done now; the tile's passes run on zeros for it */
-                FN(wide_row)(xr, yt + i * ldy, n, s, xm, log);
-                for (Py_ssize_t j = 0; j < n; j++)
+                FN(wide_row)(xr, yt + i * ldy, n, scale, xm, log);
+                for (ptrdiff_t j = 0; j < n; j++)
                     er[j] = 0;
                 continue;
             }
             const T mi = m[i], ri = r[i];
+            (void)ri;   /* unused where SHIFTED ignores its r */
 #pragma omp simd
-            for (Py_ssize_t j = 0; j < n; j++)
-                er[j] = SHIFTED(s, xr[j], mi, ri);
+            for (ptrdiff_t j = 0; j < n; j++)
+                er[j] = SHIFTED(scale, xr[j], mi, ri);
         }
         FN(exp)(e, e, nr * n);
-        for (Py_ssize_t i = 0; i < nr; i++) {
+        for (ptrdiff_t i = 0; i < nr; i++) {
             const T *er = e + i * n;
             T sum = 0;
 #pragma omp simd reduction(+:sum)
-            for (Py_ssize_t j = 0; j < n; j++)
+            for (ptrdiff_t j = 0; j < n; j++)
                 sum += er[j];
             if (!log) {
                 c[i] = (T)(1.0 / (sum < PSM_RESUM_SHORT ? FN(resum)(er, n) : (double)sum));
             } else if (sum < PSM_NEAR_ONE) {
                 double ones, others = FN(split_sum)(er, n, &ones);
-                c[i] = FN(log_of_sum)(ones, others);
+                c[i] = FN(log_split_sum_in_base)(ones, others);
             } else {
-                c[i] = FN(log_of_sum)(0, (double)sum);
+                c[i] = FN(log_split_sum_in_base)(0, (double)sum);
             }
         }
-        for (Py_ssize_t i = 0; i < nr; i++)
+        for (ptrdiff_t i = 0; i < nr; i++)
             if (!wide[i])
-                FN(finish)(yt + i * ldy, log ? xt + i * ldx : e + i * n, n, s, m[i], r[i], c[i],
-                           log);
+                FN(finish)(yt + i * ldy, log ? xt + i * ldx : e + i * n, n, scale, m[i], r[i],
+                           c[i], log);
     }
 }
 
@@ -323,179 +332,180 @@ static void FN(short_rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
    operations, so its result does not depend on where a chunk starts.  A
    wide row (shift_of) is done on its own, and the pipeline restarts after
    it. */
-static void FN(rows)(const T *x, Py_ssize_t ldx, T *y, Py_ssize_t ldy,
-                     Py_ssize_t rows, Py_ssize_t n, T s, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
+                     ptrdiff_t rows, ptrdiff_t n, T scale, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
 {
-    typedef double (*pass_t)(const T *, T *, Py_ssize_t, T, T, T, T, const T *, T *, T *,
+    typedef double (*pass_t)(const T *, T *, ptrdiff_t, T, T, T, T, const T *, T *, T *,
                              const T *, T, T, T);
     static const pass_t passes[8] = {   /* index: next * 4 + prev * 2 + log */
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
     log = log != 0;
     if (n <= PSM_SHORT) {
-        FN(short_rows)(x, ldx, y, ldy, rows, n, s, log);
+        FN(short_rows)(x, ldx, y, ldy, rows, n, scale, log);
         return;
     }
-    s = (T)((double)s / BASE_LOG);
-    const T sg = FN(sign_of)(s);
+    scale = (T)((double)scale / BASE_LOG);
+    const T sg = FN(sign_of)(scale);
     T mx = FN(row_max)(x, n, sg);       /* row i's max of sg*x */
     T mp = 0, rp = 0, cp = 0;           /* row i-1's shift and c, if prev */
     int prev = 0;                       /* row i-1 awaits its finishing pass */
-    for (Py_ssize_t i = 0; i < rows; i++) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
         const int next = i + 1 < rows;
         const T *xr = x + i * ldx, *xn = next ? xr + ldx : xr, *xp = prev ? xr - ldx : xr;
         T *yr = y + i * ldy, *yp = prev ? yr - ldy : yr;
         T m, r;
-        if (!FN(shift_of)(s, sg * mx, &m, &r)) {
+        if (!FN(shift_of)(scale, sg * mx, &m, &r)) {
             if (prev)
-                FN(finish)(yp, log ? xp : yp, n, s, mp, rp, cp, log);
-            FN(wide_row)(xr, yr, n, s, sg * mx, log);
+                FN(finish)(yp, log ? xp : yp, n, scale, mp, rp, cp, log);
+            FN(wide_row)(xr, yr, n, scale, sg * mx, log);
             prev = 0;
             if (next)
                 mx = FN(row_max)(xn, n, sg);
             continue;
         }
         T mn = next ? sg * xn[0] : 0;
-        double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, s, m, r, sg, xn, &mn, yp, xp,
-                                                       mp, rp, cp);
+        double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, scale, m, r, sg, xn, &mn, yp,
+                                                       xp, mp, rp, cp);
         if (!log) {                        /* y[i] holds the row's exp */
             cp = (T)(1.0 / (sum < PSM_RESUM ? FN(resum)(yr, n) : sum));
         } else if (sum < PSM_NEAR_ONE) {   /* x[i] is intact until the next pass */
-            double ones, others = FN(split_exp_sum)(xr, n, s, m, r, &ones);
-            cp = FN(log_of_sum)(ones, others);
+            double ones, others = FN(split_exp_sum)(xr, n, scale, m, r, &ones);
+            cp = FN(log_split_sum_in_base)(ones, others);
         } else {
-            cp = FN(log_of_sum)(0, sum);
+            cp = FN(log_split_sum_in_base)(0, sum);
         }
         mp = m, rp = r, mx = mn, prev = 1;
     }
     if (prev)
-        FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n, s,
-                   mp, rp, cp, log);
+        FN(finish)(y + (rows - 1) * ldy, log ? x + (rows - 1) * ldx : y + (rows - 1) * ldy, n,
+                   scale, mp, rp, cp, log);
 }
 
-/* y[n] = k*x (k = 1, or 0 for a zero scale) where w != 0, else hide (an
+/* y[n] = k*x (k = 1, or 0 for a zero scale) where mask != 0, else hide (an
    element whose product with the scale is -inf, so that exp gives 0 there);
-   returns the index of the first w != 0, or n if none.  y may be x. */
-static __attribute__((noinline)) Py_ssize_t FN(mask_pass)(const T *x, const unsigned char *w,
-                                                          T *y, Py_ssize_t n, T k, T hide)
+   returns the index of the first mask != 0, or n if none.  y may be x. */
+static __attribute__((noinline)) ptrdiff_t FN(mask_pass)(const T *x, const unsigned char *mask,
+                                                         T *y, ptrdiff_t n, T k, T hide)
 {
-    Py_ssize_t first = n;
+    ptrdiff_t first = n;
 #pragma omp simd reduction(min:first)
-    for (Py_ssize_t j = 0; j < n; j++) {
-        y[j] = w[j] ? k * x[j] : hide;
-        first = w[j] && j < first ? j : first;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        y[j] = mask[j] ? k * x[j] : hide;
+        first = mask[j] && j < first ? j : first;
     }
     return first;
 }
 
-/* Rows with a mask: row r of w (row stride ldw, possibly 0 for one mask
-   shared by all rows) selects the elements w[j] != 0; the others get 0
-   (log_softmax: -inf), and so do all elements of a row with none selected.
-   Tiles of rows that stay in cache: y = x with the masked-out elements
-   replaced by -inf/s (mask_pass; x itself is never copied or changed, and
-   masked-out x may hold anything, NaN or inf), then the rows kernel with
-   scale s in place on y, then the rows with nothing selected are filled,
-   and so are the masked-out elements of a row whose selected ones are NaN
-   (a NaN or +inf product: the rows kernel makes the whole row NaN).
-   (s = 0 cannot hide an element by its product: then y = 0*x, or -inf for
-   the hidden ones, and the rows kernel runs with scale 1.)  Only mask_pass
-   reads the mask: loops mixing the byte mask with T vectorize poorly, and
-   the pipelined rows kernel is twice as fast as three plain passes
-   (measured on 12288x128). */
-static void FN(masked_rows)(const T *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                            T *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n, T s,
-                            int log)   /* IN x[rows][ldx], w[rows][ldw], OUT y[rows][ldy] */
+/* Rows with a mask: row i of mask (row stride ldmask, possibly 0 for one
+   mask shared by all rows) selects the elements mask[j] != 0; the others
+   get 0 (log_softmax: -inf), and so do all elements of a row with none
+   selected.  Tiles of rows that stay in cache: y = x with the masked-out
+   elements replaced by -inf/scale (mask_pass; x itself is never copied or
+   changed, and masked-out x may hold anything, NaN or inf), then the rows
+   kernel with this scale in place on y, then the rows with nothing selected
+   are filled, and so are the masked-out elements of a row whose selected
+   ones are NaN (a NaN or +inf product: the rows kernel makes the whole row
+   NaN).  (scale = 0 cannot hide an element by its product: then y = 0*x, or
+   -inf for the hidden ones, and the rows kernel runs with scale 1.)  Only
+   mask_pass reads the mask: loops mixing the byte mask with T vectorize
+   poorly, and the pipelined rows kernel is twice as fast as three plain
+   passes (measured on 12288x128). */
+static void FN(masked_rows)(const T *x, ptrdiff_t ldx, const unsigned char *mask,
+                            ptrdiff_t ldmask, T *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n,
+                            T scale, int log)   /* IN x[rows][ldx], mask[rows][ldmask], OUT y[rows][ldy] */
 {
-    Py_ssize_t first[PSM_MASK_TILE];
-    const Py_ssize_t tile = n >= PSM_MASK_TILE ? 1 : PSM_MASK_TILE / n;
-    const T hide = s < 0 ? (T)INFINITY : -(T)INFINITY, fill = log ? -(T)INFINITY : 0;
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += tile) {
-        const Py_ssize_t nr = rows - r0 < tile ? rows - r0 : tile;
+    ptrdiff_t first[PSM_MASK_TILE];
+    const ptrdiff_t tile = n >= PSM_MASK_TILE ? 1 : PSM_MASK_TILE / n;
+    const T hide = scale < 0 ? (T)INFINITY : -(T)INFINITY, fill = log ? -(T)INFINITY : 0;
+    for (ptrdiff_t r0 = 0; r0 < rows; r0 += tile) {
+        const ptrdiff_t nr = rows - r0 < tile ? rows - r0 : tile;
         T *yt = y + r0 * ldy;
-        for (Py_ssize_t r = 0; r < nr; r++)
-            first[r] = FN(mask_pass)(x + (r0 + r) * ldx, w + (r0 + r) * ldw, yt + r * ldy, n,
-                                     s == 0 ? 0 : 1, hide);
-        FN(rows)(yt, ldy, yt, ldy, nr, n, s == 0 ? 1 : s, log);
-        for (Py_ssize_t r = 0; r < nr; r++) {
-            T *yr = yt + r * ldy;
-            const unsigned char *wr = w + (r0 + r) * ldw;
-            if (first[r] == n) {
-                for (Py_ssize_t j = 0; j < n; j++)
+        for (ptrdiff_t i = 0; i < nr; i++)
+            first[i] = FN(mask_pass)(x + (r0 + i) * ldx, mask + (r0 + i) * ldmask, yt + i * ldy,
+                                     n, scale == 0 ? 0 : 1, hide);
+        FN(rows)(yt, ldy, yt, ldy, nr, n, scale == 0 ? 1 : scale, log);
+        for (ptrdiff_t i = 0; i < nr; i++) {
+            T *yr = yt + i * ldy;
+            const unsigned char *mr = mask + (r0 + i) * ldmask;
+            if (first[i] == n) {
+                for (ptrdiff_t j = 0; j < n; j++)
                     yr[j] = fill;
-            } else if (isnan(yr[first[r]])) {
-                for (Py_ssize_t j = 0; j < n; j++)
-                    yr[j] = wr[j] ? yr[j] : fill;
+            } else if (isnan(yr[first[i]])) {
+                for (ptrdiff_t j = 0; j < n; j++)
+                    yr[j] = mr[j] ? yr[j] : fill;
             }
         }
     }
 }
 
-/* m[k] = max over i of sg*x[i*ld + k], for the w columns k of an (n, ld) block. */
-PSM_INLINE void FN(colmax_impl)(const T *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                                T sg, T *m)   /* IN x[n][ld], OUT m[w] */
+/* m[k] = max over i of sg*x[i*ld + k], for the ncols columns k of an (n, ld)
+   block. */
+PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                                T sg, T *m)   /* IN x[n][ld], OUT m[ncols] */
 {
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < ncols; k++)
         m[k] = sg * x[k];
-    for (Py_ssize_t i = 1; i < n; i++) {
+    for (ptrdiff_t i = 1; i < n; i++) {
         const T *xi = x + i * ld;
 #pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < ncols; k++) {
             const T v = sg * xi[k];
             m[k] = v > m[k] ? v : m[k];
         }
     }
 }
 
-/* w <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
+/* ncols <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
    Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
    full vector width of T), then are added in double with compensation.
-   Column k's exponents are SHIFTED(s, x, m[k], r[k]), or, in a block with a
-   wide column (wide, a constant), SHIFTED(a[k], x, m[k], r[k]) * p[k]
-   with a[k] = s and p[k] = 1 for the columns that are not wide: the same
-   value, so a column's result does not depend on its neighbours. */
+   Column k's exponents are SHIFTED(scale, x, m[k], r[k]), or, in a block
+   with a wide column (wide, a constant), SHIFTED(a[k], x, m[k], r[k]) * p[k]
+   with a[k] = scale and p[k] = 1 for the columns that are not wide: the
+   same value, so a column's result does not depend on its neighbours. */
 #define PSM_COL_BLOCK 64
 
-/* resum for columns: the sums of the w columns of the stored exp e[n][ld]
-   again in double, into sum (comp set to 0); for a softmax block with a
+/* resum for columns: the sums of the ncols columns of the stored exp
+   e[n][ld] again in double, into sum (comp set to 0); for a softmax block with a
    column summing below PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
-static __attribute__((noinline)) void FN(col_resum)(const T *e, Py_ssize_t n, Py_ssize_t ld,
-                                                    Py_ssize_t w, double *sum, double *comp)
+static __attribute__((noinline)) void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld,
+                                                    ptrdiff_t ncols, double *sum, double *comp)
 {
     double ones[PSM_COLS];
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < ncols; k++)
         sum[k] = comp[k] = ones[k] = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < n; i++) {
         const T *ei = e + i * ld;
 #pragma omp simd
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < ncols; k++) {
             sum[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
             ones[k] += ei[k] == 1 ? 1.0 : 0.0;
         }
     }
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < ncols; k++)
         sum[k] += ones[k];
 }
 
 #define PSM_COL_EXPONENT(v, k) \
-    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(s, v, m[k], r[k]))
-PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                              T s, const T *a, const T *p, const T *m, const T *r,
-                              const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, w) */
+    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(scale, v, m[k], r[k]))
+PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                              T scale, const T *a, const T *p, const T *m, const T *r,
+                              const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
 {
     T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
     double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
 
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < ncols; k++)
         sum[k] = comp[k] = ones[k] = 0.0;
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
-        const Py_ssize_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
-        for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
+        const ptrdiff_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
+        for (ptrdiff_t k = 0; k < ncols; k++)
             part[k] = kb[k] = 0;
-        for (Py_ssize_t i = i0; i < i1; i++) {
+        for (ptrdiff_t i = i0; i < i1; i++) {
             const T *xi = x + i * ld;
             T *yi = y + i * ld;
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++) {
+            for (ptrdiff_t k = 0; k < ncols; k++) {
                 T e = EXP(PSM_COL_EXPONENT(xi[k], k));
                 if (!log) {
                     yi[k] = e;
@@ -506,28 +516,29 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
                 }
             }
         }
-        for (Py_ssize_t k = 0; k < w; k++) {
+        for (ptrdiff_t k = 0; k < ncols; k++) {
             psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
             ones[k] += kb[k];
         }
     }
     int again = 0;
-    for (Py_ssize_t k = 0; k < w; k++)
+    for (ptrdiff_t k = 0; k < ncols; k++)
         again |= !log && sum[k] + comp[k] < PSM_RESUM;
     if (again)
-        FN(col_resum)(y, n, ld, w, sum, comp);
-    for (Py_ssize_t k = 0; k < w; k++)
-        c[k] = log ? FN(log_of_sum)(ones[k], sum[k] + comp[k]) : (T)(1.0 / (sum[k] + comp[k]));
-    for (Py_ssize_t i = 0; i < n; i++) {
+        FN(col_resum)(y, n, ld, ncols, sum, comp);
+    for (ptrdiff_t k = 0; k < ncols; k++)
+        c[k] = log ? FN(log_split_sum_in_base)(ones[k], sum[k] + comp[k])
+                   : (T)(1.0 / (sum[k] + comp[k]));
+    for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
         if (!log) {
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++)
+            for (ptrdiff_t k = 0; k < ncols; k++)
                 yi[k] *= c[k];
         } else {
 #pragma omp simd
-            for (Py_ssize_t k = 0; k < w; k++)
+            for (ptrdiff_t k = 0; k < ncols; k++)
                 yi[k] = (PSM_COL_EXPONENT(xi[k], k) - c[k]) * (T)BASE_LOG;
         }
     }
@@ -538,35 +549,37 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_
 /* Four specialisations (log, wide), so that no loop keeps a run-time test
    (GCC left one instantiation unvectorized when it did). */
 #define PSM_COLS_VARIANT(name, lg, wd)                                                   \
-    static __attribute__((noinline)) void FN(name)(const T *x, T *y, Py_ssize_t n,       \
-                                                   Py_ssize_t ld, Py_ssize_t w, T s,     \
+    static __attribute__((noinline)) void FN(name)(const T *x, T *y, ptrdiff_t n,        \
+                                                   ptrdiff_t ld, ptrdiff_t ncols, T scale, \
                                                    const T *a, const T *p, const T *m,   \
                                                    const T *r)                           \
     {                                                                                    \
-        FN(cols_impl)(x, y, n, ld, w, s, a, p, m, r, lg, wd);                            \
+        FN(cols_impl)(x, y, n, ld, ncols, scale, a, p, m, r, lg, wd);                    \
     }
 PSM_COLS_VARIANT(cols_softmax, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0)
 PSM_COLS_VARIANT(cols_softmax_wide, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1)
 #undef PSM_COLS_VARIANT
 
-static void FN(cols)(const T *x, T *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, T s, int log)
+static void FN(cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
+                     int log)
 {
     T a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
     int wide = 0;
-    s = (T)((double)s / BASE_LOG);
-    const T sg = FN(sign_of)(s);
-    FN(colmax_impl)(x, n, ld, w, sg, m);
-    for (Py_ssize_t k = 0; k < w; k++) {
+    scale = (T)((double)scale / BASE_LOG);
+    const T sg = FN(sign_of)(scale);
+    FN(colmax_impl)(x, n, ld, ncols, sg, m);
+    for (ptrdiff_t k = 0; k < ncols; k++) {
         const T xm = sg * m[k];
-        a[k] = s, p[k] = 1;
-        if (!FN(shift_of)(s, xm, &m[k], &r[k])) {
-            FN(wide_scale)(s, xm, &a[k], &p[k]);
+        a[k] = scale, p[k] = 1;
+        if (!FN(shift_of)(scale, xm, &m[k], &r[k])) {
+            FN(wide_scale)(scale, xm, &a[k], &p[k]);
             (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
             wide = 1;
         }
     }
     if (wide)
-        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, w, s, a, p, m, r);
+        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, ncols, scale, a,
+                                                                  p, m, r);
     else
-        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, w, s, a, p, m, r);
+        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, ncols, scale, a, p, m, r);
 }

@@ -2,17 +2,17 @@
 """Driver of the `mkl` strategy, after Intel's softmax study.
 
 Design: per row, the max is our OpenMP SIMD reduction and the shift x - max
-our SIMD loop (src/kernels.c); MKL does the rest: exp (v?Exp), the sum
+our SIMD loop (src/kernels.h); MKL does the rest: exp (v?Exp), the sum
 (cblas_?asum over blocks, added in double: every term is positive, so the
 sum of absolute values is the sum), and the scaling by 1/sum (cblas_?scal).
-log_softmax subtracts the log of the sum, taken by our psm_log_sum
-(src/kernels.c) rather than asum and v?Ln: a sum in float rounds 1 + tiny to
-1, and the result at the max to 0; psm_log_sum counts the terms equal to 1
-apart and returns log1p of the rest.  A non-last axis works on each (n,
-inner) slab: column max, v?Sub of it from each row, one v?Exp over the slab,
+log_softmax subtracts the log of the sum, taken by our psm_log_row_sum
+(src/kernels.h) rather than asum and v?Ln: a sum in float rounds 1 + tiny to
+1, and the result at the max to 0; psm_log_row_sum counts the terms equal to
+1 apart and returns log1p of the rest.  A non-last axis works on each (n,
+ncols) slab: column max, v?Sub of it from each row, one v?Exp over the slab,
 column sums by cblas_?gemv with a vector of ones over blocks of rows, added
 in double, then v?Mul by the reciprocals (or, for log_softmax, v?Sub of the
-logs of the column sums by psm_col_log_sum).  MKL's sequential layer; rows
+logs of the column sums by psm_log_col_sums).  MKL's sequential layer; rows
 or slabs in parallel with prange, and on one thread in a plain loop (no
 OpenMP parallel region: in a forked child libgomp's would hang).
 
@@ -26,19 +26,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport fabs
 
+from kernels cimport psm_colmax, psm_log_col_sums, psm_log_row_sum, psm_max, psm_shift
 from mkl_api cimport *
-
-cdef extern from "kernels.h" nogil:
-    float psm_max_f32(const float *x, Py_ssize_t n)
-    double psm_max_f64(const double *x, Py_ssize_t n)
-    void psm_colmax_f32(const float *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *m)
-    void psm_colmax_f64(const double *x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *m)
-    void psm_shift_f32(const float *x, float *y, Py_ssize_t n, float c)
-    void psm_shift_f64(const double *x, double *y, Py_ssize_t n, double c)
-    double psm_log_sum_f32(const float *e, Py_ssize_t n)
-    double psm_log_sum_f64(const double *e, Py_ssize_t n)
-    void psm_col_log_sum_f32(const float *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, float *c)
-    void psm_col_log_sum_f64(const double *e, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w, double *c)
 
 # Sums of long slices (issue 12): one cblas_sasum over a row of 10^6 floats
 # lost 3.5e-3 of it (MKL adds in 16 float lanes here; the lane holding the 1
@@ -66,25 +55,7 @@ def version():
             v.Processor.decode(errors="replace").strip())
 
 
-# One-line wrappers: pick the s/d routine for the fused type.
-
-cdef inline floating _max(const floating *x, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return psm_max_f32(x, n)
-    else:
-        return psm_max_f64(x, n)
-
-cdef inline void _colmax(const floating *x, Py_ssize_t n, Py_ssize_t w, floating *m) noexcept nogil:
-    if floating is float:
-        psm_colmax_f32(x, n, w, w, m)
-    else:
-        psm_colmax_f64(x, n, w, w, m)
-
-cdef inline void _shift(const floating *x, floating *y, Py_ssize_t n, floating c) noexcept nogil:
-    if floating is float:
-        psm_shift_f32(x, y, n, c)
-    else:
-        psm_shift_f64(x, y, n, c)
+# One-line wrappers: pick MKL's s/d routine for the fused type.
 
 cdef inline void _exp(MKL_INT n, const floating *a, floating *r) noexcept nogil:
     if floating is float:
@@ -116,13 +87,13 @@ cdef inline void _scal(MKL_INT n, floating alpha, floating *x) noexcept nogil:
     else:
         cblas_dscal(n, alpha, x, 1)
 
-cdef inline void _colsum(MKL_INT n, MKL_INT w, const floating *a, const floating *ones,
-                         floating *s) noexcept nogil:
-    """s[k] = sum over i of a[i*w + k]: a^T . ones."""
+cdef inline void _colsum(MKL_INT n, MKL_INT ncols, const floating *a, const floating *ones,
+                         floating *out) noexcept nogil:
+    """out[k] = sum over i of a[i*ncols + k]: a^T . ones."""
     if floating is float:
-        cblas_sgemv(CblasRowMajor, CblasTrans, n, w, 1, a, w, ones, 1, 0, s, 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, n, ncols, 1, a, ncols, ones, 1, 0, out, 1)
     else:
-        cblas_dgemv(CblasRowMajor, CblasTrans, n, w, 1, a, w, ones, 1, 0, s, 1)
+        cblas_dgemv(CblasRowMajor, CblasTrans, n, ncols, 1, a, ncols, ones, 1, 0, out, 1)
 
 
 cdef inline void _neumaier_add(double *sum, double *comp, double v) noexcept nogil:
@@ -145,51 +116,37 @@ cdef double _sum(MKL_INT n, const floating *x) noexcept nogil:
     return sum + comp
 
 
-cdef void _colsums(MKL_INT n, MKL_INT w, const floating *a, const floating *ones,
-                   floating *part,   # scratch[w]
-                   double *sum,      # OUT sum[w]
-                   double *comp      # scratch[w]
+cdef void _colsums(MKL_INT n, MKL_INT ncols, const floating *a, const floating *ones,
+                   floating *part,   # scratch[ncols]
+                   double *sum,      # OUT sum[ncols]
+                   double *comp      # scratch[ncols]
                    ) noexcept nogil:
-    """sum[k] = the sum of column k of a[n][w] >= 0: gemv over blocks of
+    """sum[k] = the sum of column k of a[n][ncols] >= 0: gemv over blocks of
     COL_BLOCK rows, added in double."""
     cdef MKL_INT i = 0, k
-    for k in range(w):
+    for k in range(ncols):
         sum[k] = 0
         comp[k] = 0
     while i < n:
-        _colsum(min(<MKL_INT>COL_BLOCK, n - i), w, a + i * w, ones, part)
-        for k in range(w):
+        _colsum(min(<MKL_INT>COL_BLOCK, n - i), ncols, a + i * ncols, ones, part)
+        for k in range(ncols):
             _neumaier_add(&sum[k], &comp[k], part[k])
         i += COL_BLOCK
-    for k in range(w):
+    for k in range(ncols):
         sum[k] += comp[k]
-
-
-cdef inline floating _log_sum(const floating *e, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return <float>psm_log_sum_f32(e, n)
-    else:
-        return psm_log_sum_f64(e, n)
-
-cdef inline void _col_log_sum(const floating *e, Py_ssize_t n, Py_ssize_t w,
-                              floating *c) noexcept nogil:
-    if floating is float:
-        psm_col_log_sum_f32(e, n, w, w, c)
-    else:
-        psm_col_log_sum_f64(e, n, w, w, c)
 
 
 cdef void _row(const floating *x,  # IN  x[n]
                floating *y,        # OUT y[n]; may be x
                floating *tmp,      # scratch[n] (log_softmax)
                MKL_INT n, bint log) noexcept nogil:
-    _shift(x, y, n, _max(x, n))          # y = x - max
+    psm_shift(x, y, n, psm_max(x, n))      # y = x - max
     if not log:
         _exp(n, y, y)
         _scal(n, <floating>(1 / _sum(n, y)), y)
     else:
         _exp(n, y, tmp)
-        _shift(y, y, n, _log_sum(tmp, n))
+        psm_shift(y, y, n, <floating>psm_log_row_sum(tmp, n))
 
 
 def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
@@ -212,34 +169,34 @@ def rows(const floating[:, :] x,   # IN  (rows, n), each row contiguous
         _row(&x[i, 0], &y[i, 0], &tmp[threadid(), 0], n, log)
 
 
-cdef void _slab(const floating *x,  # IN  x[n][w]
-                floating *y,        # OUT y[n][w]; may be x
-                floating *tmp,      # scratch[n*w + 3*w + n]
-                double *dtmp,       # scratch[2*w]
-                MKL_INT n, MKL_INT w, bint log) noexcept nogil:
+cdef void _slab(const floating *x,  # IN  x[n][ncols]
+                floating *y,        # OUT y[n][ncols]; may be x
+                floating *tmp,      # scratch[n*ncols + 3*ncols + n]
+                double *dtmp,       # scratch[2*ncols]
+                MKL_INT n, MKL_INT ncols, bint log) noexcept nogil:
     cdef MKL_INT i, k
-    cdef floating *e = tmp               # n*w: exp (log_softmax)
-    cdef floating *m = tmp + n * w       # w: column max
-    cdef floating *s = m + w             # w: partial column sums
-    cdef floating *c = s + w             # w: 1/sum or log(sum)
-    cdef floating *ones = c + w          # n
+    cdef floating *e = tmp                 # n*ncols: exp (log_softmax)
+    cdef floating *m = tmp + n * ncols     # ncols: column max
+    cdef floating *part = m + ncols        # ncols: partial column sums
+    cdef floating *c = part + ncols        # ncols: 1/sum or log(sum)
+    cdef floating *ones = c + ncols        # n
     for i in range(min(n, <MKL_INT>COL_BLOCK)):
         ones[i] = 1
-    _colmax(x, n, w, m)
+    psm_colmax(x, n, ncols, ncols, m)
     for i in range(n):
-        _sub(w, x + i * w, m, y + i * w)
+        _sub(ncols, x + i * ncols, m, y + i * ncols)
     if not log:
-        _exp(n * w, y, y)
-        _colsums(n, w, y, ones, s, dtmp, dtmp + w)
-        for k in range(w):
+        _exp(n * ncols, y, y)
+        _colsums(n, ncols, y, ones, part, dtmp, dtmp + ncols)
+        for k in range(ncols):
             c[k] = <floating>(1 / dtmp[k])
         for i in range(n):
-            _mul(w, y + i * w, c, y + i * w)
+            _mul(ncols, y + i * ncols, c, y + i * ncols)
     else:
-        _exp(n * w, y, e)
-        _col_log_sum(e, n, w, c)
+        _exp(n * ncols, y, e)
+        psm_log_col_sums(e, n, ncols, ncols, c)
         for i in range(n):
-            _sub(w, y + i * w, c, y + i * w)
+            _sub(ncols, y + i * ncols, c, y + i * ncols)
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
@@ -247,16 +204,16 @@ def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
          bint log, int n_threads):
     """y[o, :, k] = softmax(x[o, :, k]) (log_softmax if log) for all o, k."""
     cdef Py_ssize_t o, outer = x.shape[0]
-    cdef MKL_INT n = <MKL_INT>x.shape[1], w = <MKL_INT>x.shape[2]
-    cdef floating[:, ::1] tmp = np.empty((n_threads, n * w + 3 * w + n),
+    cdef MKL_INT n = <MKL_INT>x.shape[1], ncols = <MKL_INT>x.shape[2]
+    cdef floating[:, ::1] tmp = np.empty((n_threads, n * ncols + 3 * ncols + n),
                                          np.float32 if floating is float else np.float64)
-    cdef double[:, ::1] dtmp = np.empty((n_threads, 2 * w))
+    cdef double[:, ::1] dtmp = np.empty((n_threads, 2 * ncols))
     if outer == 0:
         return
     if n_threads == 1:       # no parallel region (none may run in a forked child)
         with nogil:
             for o in range(outer):
-                _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[0, 0], &dtmp[0, 0], n, w, log)
+                _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[0, 0], &dtmp[0, 0], n, ncols, log)
         return
     for o in prange(outer, nogil=True, num_threads=n_threads, schedule='static'):
-        _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[threadid(), 0], &dtmp[threadid(), 0], n, w, log)
+        _slab(&x[o, 0, 0], &y[o, 0, 0], &tmp[threadid(), 0], &dtmp[threadid(), 0], n, ncols, log)

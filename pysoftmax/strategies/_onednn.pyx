@@ -20,14 +20,11 @@ it.  A row of only -inf oneDNN already makes NaN.
 import numpy as np
 
 from dnnl_api cimport *
+from kernels cimport psm_nonfinite_rows_f32
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
     void omp_set_num_threads(int n)
-
-cdef extern from "kernels.h" nogil:
-    Py_ssize_t psm_nonfinite_rows_f32(const float *x, Py_ssize_t ldx, Py_ssize_t rows,
-                                      Py_ssize_t n, unsigned char *flags)
 
 cdef dnnl_engine_t _engine = NULL
 

@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Driver of the `vectorized` strategy.
 
-Design: the C kernels (src/kernels.c, src/softmax_body.h) do a run of rows,
-or one block of at most PSM_COLS columns of a non-last-axis problem; these
+Design: the C kernels (src/kernels.h, declared for Cython in
+src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or one
+block of at most PSM_COLS columns of a non-last-axis problem; these
 functions run them over a whole canonical array, in parallel with prange.
 The Python layer (strategies/vectorized.py) has already checked dtype and
 layout.  Forward kernels compute the softmax of scale*x, with the
@@ -12,29 +13,8 @@ entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef extern from "kernels.h" nogil:
-    enum: PSM_COLS
-    const char *psm_init(int force_generic)
-    void psm_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, float s, int log, int approx)
-    void psm_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
-                      Py_ssize_t rows, Py_ssize_t n, double s, int log, int approx)
-    void psm_masked_rows_f32(const float *x, Py_ssize_t ldx, const unsigned char *w,
-                             Py_ssize_t ldw, float *y, Py_ssize_t ldy, Py_ssize_t rows,
-                             Py_ssize_t n, float s, int log, int approx)
-    void psm_masked_rows_f64(const double *x, Py_ssize_t ldx, const unsigned char *w,
-                             Py_ssize_t ldw, double *y, Py_ssize_t ldy, Py_ssize_t rows,
-                             Py_ssize_t n, double s, int log, int approx)
-    void psm_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                      float s, int log, int approx)
-    void psm_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
-                      double s, int log, int approx)
-    void psm_grad_rows_f32(const float *y, Py_ssize_t ldy, const float *dy, Py_ssize_t lddy,
-                           float *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
-    void psm_grad_rows_f64(const double *y, Py_ssize_t ldy, const double *dy, Py_ssize_t lddy,
-                           double *out, Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t n, int log)
-    void psm_exp_f32(const float *x, float *y, Py_ssize_t n, int approx)
-    void psm_exp_f64(const double *x, double *y, Py_ssize_t n, int approx)
+from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
+                      psm_rows)
 
 
 def init(bint force_generic):
@@ -42,37 +22,16 @@ def init(bint force_generic):
     return psm_init(force_generic).decode()
 
 
-cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *w, Py_ssize_t ldw,
-                       floating *y, Py_ssize_t ldy, Py_ssize_t rows, Py_ssize_t n,
-                       floating s, int log, int approx) noexcept nogil:
-    """Rows [0, rows): the masked kernel if w is not NULL."""
-    if floating is float:
-        if w == NULL:
-            psm_rows_f32(x, ldx, y, ldy, rows, n, s, log, approx)
-        else:
-            psm_masked_rows_f32(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
+cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
+                       Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t n, floating scale, int log,
+                       int approx) noexcept nogil:
+    """Rows [r0, r1): the masked kernel if mask is not NULL."""
+    if mask == NULL:
+        psm_rows(x + r0 * ldx, ldx, y + r0 * ldy, ldy, r1 - r0, n, scale, log, approx)
     else:
-        if w == NULL:
-            psm_rows_f64(x, ldx, y, ldy, rows, n, s, log, approx)
-        else:
-            psm_masked_rows_f64(x, ldx, w, ldw, y, ldy, rows, n, s, log, approx)
-
-
-cdef inline void _cols(const floating *x, floating *y, Py_ssize_t n, Py_ssize_t ld,
-                       Py_ssize_t w, floating s, int log, int approx) noexcept nogil:
-    if floating is float:
-        psm_cols_f32(x, y, n, ld, w, s, log, approx)
-    else:
-        psm_cols_f64(x, y, n, ld, w, s, log, approx)
-
-
-cdef inline void _grad_rows(const floating *y, Py_ssize_t ldy, const floating *dy,
-                            Py_ssize_t lddy, floating *out, Py_ssize_t ldo, Py_ssize_t rows,
-                            Py_ssize_t n, int log) noexcept nogil:
-    if floating is float:
-        psm_grad_rows_f32(y, ldy, dy, lddy, out, ldo, rows, n, log)
-    else:
-        psm_grad_rows_f64(y, ldy, dy, lddy, out, ldo, rows, n, log)
+        psm_masked_rows(x + r0 * ldx, ldx, mask + r0 * ldmask, ldmask, y + r0 * ldy, ldy,
+                        r1 - r0, n, scale, log, approx)
 
 
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
@@ -87,9 +46,9 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     rows of a chunk); a row's result does not depend on the chunking.
     """
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1], c, r0, r1
-    cdef Py_ssize_t ldx, ldy, ldw = 0
+    cdef Py_ssize_t ldx, ldy, ldmask = 0
     cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
-    cdef const unsigned char *w = NULL
+    cdef const unsigned char *mask = NULL
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
     if x.strides[0] % sizeof(floating) or y.strides[0] % sizeof(floating):
@@ -101,29 +60,29 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
             raise ValueError("where must have the shape of x")
         if n > 1 and where.strides[1] != 1:
             raise ValueError("the rows of where must be contiguous")
-        ldw = where.strides[0]
+        ldmask = where.strides[0]
     if n_rows == 0:
         return
     if where is not None:
-        w = &where[0, 0]
+        mask = &where[0, 0]
     with nogil:
         if chunks == 1:      # no parallel region (none may run in a forked child)
-            _rows(&x[0, 0], ldx, w, ldw, &y[0, 0], ldy, n_rows, n, scale, log, approx)
+            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, 0, n_rows, n, scale, log, approx)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _rows(&x[r0, 0], ldx, NULL if w == NULL else w + r0 * ldw, ldw,
-                      &y[r0, 0], ldy, r1 - r0, n, scale, log, approx)
+                _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, r0, r1, n, scale, log, approx)
 
 
 cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
-                            Py_ssize_t n, Py_ssize_t inner, floating s, int log,
+                            Py_ssize_t n, Py_ssize_t inner, floating scale, int log,
                             int approx) noexcept nogil:
     """Block t of an (outer, n, inner) problem: columns [c0, c0 + PSM_COLS) of slab o."""
     cdef Py_ssize_t o = t // blocks, c0 = (t % blocks) * PSM_COLS
     cdef Py_ssize_t offset = o * n * inner + c0
-    _cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), s, log, approx)
+    psm_cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), scale,
+             log, approx)
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
@@ -165,12 +124,13 @@ def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows co
         return
     with nogil:
         if chunks == 1:      # no parallel region (none may run in a forked child)
-            _grad_rows(&y[0, 0], ldy, &dy[0, 0], lddy, &out[0, 0], ldo, n_rows, n, log)
+            psm_grad_rows(&y[0, 0], ldy, &dy[0, 0], lddy, &out[0, 0], ldo, n_rows, n, log)
         else:
             for c in prange(chunks, num_threads=n_threads, schedule='static'):
                 r0 = c * n_rows // chunks
                 r1 = (c + 1) * n_rows // chunks
-                _grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n, log)
+                psm_grad_rows(&y[r0, 0], ldy, &dy[r0, 0], lddy, &out[r0, 0], ldo, r1 - r0, n,
+                              log)
 
 
 def exp(const floating[::1] x, floating[::1] y, bint approx=False):
@@ -178,7 +138,4 @@ def exp(const floating[::1] x, floating[::1] y, bint approx=False):
     base-2 one (approx); for the tests."""
     if x.shape[0] == 0:
         return
-    if floating is float:
-        psm_exp_f32(&x[0], &y[0], x.shape[0], approx)
-    else:
-        psm_exp_f64(&x[0], &y[0], x.shape[0], approx)
+    psm_exp(&x[0], &y[0], x.shape[0], approx)
