@@ -151,7 +151,8 @@ def candidates(op, x, axis, strategies, peers, threads):
     calls, skipped = {}, {}
     for name in strategies:
         module = STRATEGIES.get(name)
-        reason = None if name == "auto" else (module.availability() or module.is_usable_for(problem))
+        reason = None if name == "auto" else (module.unavailable_reason()
+                                              or module.decline_reason(problem))
         if reason:
             skipped[name] = reason
         else:

@@ -23,7 +23,7 @@ def _check_strategy(name):
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose 'auto' or one of "
                          f"{sorted(STRATEGIES)}")
-    reason = STRATEGIES[name].availability()
+    reason = STRATEGIES[name].unavailable_reason()
     if reason is not None:
         raise ValueError(f"strategy {name!r} is not available: {reason}")
     return name

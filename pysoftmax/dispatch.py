@@ -395,7 +395,7 @@ def _decide(problem, requested, threads):
     row = table.rules.get(key) if key is not None else None
     if requested is not None:
         module = STRATEGIES[requested]
-        reason = module.is_usable_for(problem)
+        reason = module.decline_reason(problem)
         if reason is not None:
             raise ValueError(f"strategy {requested!r} cannot compute this call: {reason}; "
                              "use strategy='auto' to let pysoftmax choose")
@@ -403,11 +403,11 @@ def _decide(problem, requested, threads):
         return Choice(module, use, "explicit", key)
     if row is not None:
         module = STRATEGIES[row.strategy]
-        if module.availability() is None and module.is_usable_for(problem) is None:
+        if module.unavailable_reason() is None and module.decline_reason(problem) is None:
             return Choice(module, row.use_threads, "table", key)
     for name in FALLBACK:
         module = STRATEGIES[name]
-        if module.availability() is None and module.is_usable_for(problem) is None:
+        if module.unavailable_reason() is None and module.decline_reason(problem) is None:
             return Choice(module, _fallback_threads(problem, threads), "fallback", key)
     raise AssertionError("the reference strategy accepts every problem")
 
@@ -535,7 +535,7 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
         problem = _api._plan(op, x, axis, None)[3]
         key = (op, dt, kind, i, j, t)
         usable = [name for name, m in STRATEGIES.items()
-                  if m.availability() is None and m.is_usable_for(problem) is None]
+                  if m.unavailable_reason() is None and m.decline_reason(problem) is None]
         if len(usable) > 1 and "reference" in usable:
             usable.remove("reference")
         out = np.empty_like(x)

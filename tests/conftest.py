@@ -48,7 +48,7 @@ def declined(strategy, op, x, axis=-1, dtype=None, where=None, scale=None, appro
              **_):
     """The reason `strategy` declines this call, or None if it computes it."""
     problem = _api._plan(op.__name__, x, axis, dtype, where, scale, approx)[3]
-    return None if problem is None else STRATEGIES[strategy].is_usable_for(problem)
+    return None if problem is None else STRATEGIES[strategy].decline_reason(problem)
 
 
 def run(op, x, strategy, axis=-1, **kwargs):

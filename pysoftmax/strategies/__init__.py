@@ -1,9 +1,12 @@
 """The strategies: one module each, all with the same small interface.
 
     NAME                          the name users pass to set_strategy()
-    availability() -> str | None  why the strategy cannot run here, or None
-    is_usable_for(problem) -> str | None
+    unavailable_reason() -> str | None
+                                  why the strategy cannot run here, or None
+                                  when it can
+    decline_reason(problem) -> str | None
                                   why it cannot compute `problem`, or None
+                                  when it can
     run(problem, x, y, n_threads, **inputs)
                                   compute y from x (canonical arrays, below) on
                                   n_threads threads (dispatch.py decides);
@@ -28,7 +31,7 @@ output and dy the incoming gradient, both in the same canonical form.
 Masked problems and gradients always come as kind "last" (the Python layer
 moves the axis last, copying if need be).
 
-A strategy declines (is_usable_for) what it does not implement: the features
+A strategy declines (decline_reason) what it does not implement: the features
 (masked, scaled, approx) and ops it lacks, so that dispatch routes the call
 to one that has them.  `approx` permits an error up to its documented bound;
 computing exactly meets it too.
@@ -53,6 +56,6 @@ def status():
     """name -> Status(available, reason) for every strategy."""
     result = {}
     for name, module in STRATEGIES.items():
-        reason = module.availability()
+        reason = module.unavailable_reason()
         result[name] = Status(reason is None, reason)
     return result
