@@ -5,7 +5,6 @@
 >>> softmax(np.zeros(4, dtype=np.float32))
 array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
-__version__ = "0.1.0"
 
 
 def _check_built():
@@ -25,6 +24,7 @@ def _check_built():
 
 _check_built()
 from . import _openmp  # noqa: E402,F401  (compiled: absent from the source tree)
+from ._version import __version__
 from . import dispatch
 from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
 from ._config import (available_strategies, get_config, num_threads,

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.exceptions import AxisError
 
 from . import _config, dispatch
-from .strategies import Problem
+from ._problem import Problem
 
 _FLOAT16 = np.dtype(np.float16)
 _FLOAT32 = np.dtype(np.float32)

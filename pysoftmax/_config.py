@@ -166,12 +166,10 @@ def get_config():
     """
     import numpy
 
-    from . import __version__
-    from .strategies import vectorized
+    from ._version import __version__
+    from .strategies import library_versions, vectorized
 
-    versions = {"pysoftmax": __version__, "numpy": numpy.__version__}
-    for module in STRATEGIES.values():
-        versions.update(getattr(module, "versions", dict)())
+    versions = {"pysoftmax": __version__, "numpy": numpy.__version__, **library_versions()}
     return {
         "strategy": _strategy.get() or "auto",
         "threads": effective_threads(),

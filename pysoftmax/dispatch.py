@@ -50,7 +50,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _config
-from .strategies import STRATEGIES, Problem
+from .strategies import STRATEGIES
 
 FORMAT = "pysoftmax-dispatch-1"
 FALLBACK = ("vectorized", "onednn", "mkl", "reference")
@@ -83,9 +83,9 @@ class Table:
         measured = sorted({key[5] for key in self.rules if key[5] <= threads})
         if not measured:
             return None
-        n, rows = slices(problem)
         return (problem.op, problem.dtype.name, problem.kind,
-                bisect.bisect_left(self.n_edges, n), bisect.bisect_left(self.rows_edges, rows),
+                bisect.bisect_left(self.n_edges, problem.n),
+                bisect.bisect_left(self.rows_edges, problem.rows),
                 measured[-1])
 
     def band(self, which, index):
@@ -209,15 +209,6 @@ def _rule(rule, n_bands, rows_bands):
         raise ValueError("seconds must map 'strategy@threads' to times in seconds, not "
                          f"{_show(seconds)}")
     return (op, dtype, kind, *bands, threads), Row(strategy, use, dict(seconds))
-
-
-def slices(problem):
-    """(n, rows): the length of each softmax slice and how many there are."""
-    if problem.kind == "last":
-        rows, n = problem.shape
-        return n, rows
-    outer, n, inner = problem.shape
-    return n, outer * inner
 
 
 def cpu_fingerprint():
@@ -364,8 +355,7 @@ how it was decided ('explicit', 'table' or 'fallback') and the table key."""
 
 
 def _fallback_threads(problem, threads):
-    n, rows = slices(problem)
-    return 1 if n * rows < PARALLEL_MIN_SIZE else threads
+    return 1 if problem.n * problem.rows < PARALLEL_MIN_SIZE else threads
 
 
 _choices = {}            # (problem, requested, threads) -> Choice; emptied by load()

@@ -38,16 +38,13 @@ computing exactly meets it too.
 """
 from collections import namedtuple
 
+from .._problem import Problem
 from . import mkl, onednn, reference, vectorized
 
-Problem = namedtuple("Problem", "op dtype kind shape masked scaled approx",
-                     defaults=(False, False, False))
-Problem.__doc__ = """One call, normalised: op ('softmax', 'log_softmax',
-'softmax_grad' or 'log_softmax_grad'), the compute dtype, kind ('last' or
-'inner'), the canonical shape, and the features asked for: masked (where=),
-scaled (scale=), approx (approx=True)."""
-
 Status = namedtuple("Status", "available reason")
+Status.__doc__ = """Whether a strategy can run here, and if not, why."""
+
+__all__ = ["Problem", "STRATEGIES", "Status", "status", "library_versions"]
 
 STRATEGIES = {module.NAME: module for module in (reference, vectorized, mkl, onednn)}
 
@@ -59,3 +56,11 @@ def status():
         reason = module.unavailable_reason()
         result[name] = Status(reason is None, reason)
     return result
+
+
+def library_versions():
+    """The versions of the libraries the strategies loaded (mkl, onednn, ...)."""
+    versions = {}
+    for module in STRATEGIES.values():
+        versions.update(getattr(module, "versions", dict)())
+    return versions
