@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import _api, _config
+from ._plan import plan_forward
 from .strategies import STRATEGIES
 
 # name -> (shape, axis): classification, BERT-base attention rows (8 x 12 heads
@@ -147,7 +148,7 @@ def candidates(op, x, axis, strategies, peers, threads):
     memcpy; name -> reason for each that cannot run."""
     fn = _api.softmax if op == "softmax" else _api.log_softmax
     out = np.empty(x.shape, x.dtype)
-    problem = _api._plan(op, x, axis, None)[3]
+    problem = plan_forward(op, x, axis, None).problem
     calls, skipped = {}, {}
     for name in strategies:
         module = STRATEGIES.get(name)

@@ -50,6 +50,8 @@ from collections import namedtuple
 import numpy as np
 
 from . import _config
+from ._execute import execute
+from ._plan import plan_forward
 from .strategies import STRATEGIES
 
 FORMAT = "pysoftmax-dispatch-1"
@@ -433,11 +435,9 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, strategy=None):
         'fallback'), ``problem`` (the canonical problem), ``row`` (the table
         row as a dict, or None) and ``table`` (where the table came from).
     """
-    from . import _api
-
     if op not in ("softmax", "log_softmax"):
         raise ValueError(f"op must be 'softmax' or 'log_softmax', not {op!r}")
-    problem = _api._plan(op, x, axis, dtype)[3]
+    problem = plan_forward(op, x, axis, dtype).problem
     table = active()
     if problem is None:
         return Explanation(None, 0, "empty", None, None, table.source)
@@ -500,7 +500,7 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
     """
     import numpy as np
 
-    from . import _api, _bench
+    from . import _bench
 
     base = builtin() if base is None else base
     threads = _config.effective_threads() if threads is None else int(threads)
@@ -522,7 +522,7 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
             break
         shape, axis = _sample(kind, _N_SAMPLES[i], _ROWS_SAMPLES[j])
         x = rng.standard_normal(shape).astype(dt)
-        problem = _api._plan(op, x, axis, None)[3]
+        problem = plan_forward(op, x, axis, None).problem
         key = (op, dt, kind, i, j, t)
         usable = [name for name, m in STRATEGIES.items()
                   if m.unavailable_reason() is None and m.decline_reason(problem) is None]
@@ -533,8 +533,8 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
         for name in usable:
             for use in sorted({1, t}):
                 chosen = Choice(STRATEGIES[name], use, "tune", key)
-                calls[(name, use)] = (lambda c=chosen:
-                                      _api._compute(op, x, axis, out, None, None, choice=c))
+                calls[(name, use)] = (lambda c=chosen:    # the call, less selection
+                                      execute(plan_forward(op, x, axis, None), c, out))
         rounds = _bench.round_bests(calls, rounds=5, round_time=0.02)
         seconds = {c: statistics.median(r) for c, r in rounds.items()}
         current = base.rules.get(key)
