@@ -4,6 +4,9 @@
 >>> from pysoftmax import softmax
 >>> softmax(np.zeros(4, dtype=np.float32))
 array([0.25, 0.25, 0.25, 0.25], dtype=float32)
+
+The public API, gathered from the modules that define it: _api (the
+functions), _context and _config (the configuration), dispatch (the table).
 """
 
 
@@ -27,8 +30,8 @@ from . import _openmp  # noqa: E402,F401  (compiled: absent from the source tree
 from ._version import __version__
 from . import dispatch
 from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
-from ._config import (available_strategies, get_config, num_threads,
-                      set_num_threads, set_strategy, strategy)
+from ._config import available_strategies, get_config
+from ._context import num_threads, set_num_threads, set_strategy, strategy
 
 __all__ = [
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",

@@ -4,13 +4,14 @@ Each call is planned (_plan: its arguments checked, the canonical problem),
 then a strategy and thread count are selected for the problem (_select), then
 the plan is executed with them (_execute).
 
-Imports: _plan, _config, dispatch, _execute.
+Imports: _plan, _context, _select, _execute.
 """
 import numpy as np
 
-from . import _config, dispatch
+from ._context import effective_threads, requested_strategy
 from ._execute import execute
 from ._plan import check_out, plan_forward, plan_grad
+from ._select import select
 
 
 def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
@@ -198,10 +199,10 @@ def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
     """softmax or log_softmax (`op`): plan, select, execute."""
     plan = plan_forward(op, x, axis, dtype, where, scale, approx)
     check_out(out, plan.shape, plan.result_dtype)
-    requested = _config.requested_strategy(strategy)
+    requested = requested_strategy(strategy)
     if plan.problem is None:
         return out if out is not None else np.empty(plan.shape, plan.result_dtype)
-    choice = dispatch.select(plan.problem, requested, _config.effective_threads())
+    choice = select(plan.problem, requested, effective_threads())
     result = execute(plan, choice, out)
     return result if out is not None or result.ndim else result[()]
 
@@ -210,9 +211,9 @@ def _backward(op, y, dy, axis, out):
     """softmax_grad or log_softmax_grad (`op`): plan, select, execute."""
     plan = plan_grad(op, y, dy, axis)
     check_out(out, plan.shape, plan.result_dtype)
-    requested = _config.requested_strategy(None)
+    requested = requested_strategy(None)
     if plan.problem is None:
         return out if out is not None else np.empty(plan.shape, plan.result_dtype)
-    choice = dispatch.select(plan.problem, requested, _config.effective_threads())
+    choice = select(plan.problem, requested, effective_threads())
     result = execute(plan, choice, out)
     return result if out is not None or result.ndim else result[()]

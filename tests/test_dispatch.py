@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pysoftmax
-from pysoftmax import dispatch
+from pysoftmax import _table, dispatch
 from pysoftmax.strategies import STRATEGIES
 
 
@@ -156,7 +156,7 @@ def test_bad_table_never_breaks_a_fresh_process(tmp_path, case):
 def test_any_failure_while_loading_is_one_warning(tmp_path, monkeypatch):
     def broken_read(path):
         raise RuntimeError("something unforeseen")
-    monkeypatch.setattr(dispatch, "read", broken_read)
+    monkeypatch.setattr(_table, "read", broken_read)      # where load() reads
     monkeypatch.setenv("PYSOFTMAX_TABLE", str(tmp_path / "table.json"))
     with pytest.warns(dispatch.DispatchTableWarning,
                       match="RuntimeError: something unforeseen") as record:

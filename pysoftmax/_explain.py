@@ -1,0 +1,58 @@
+"""`explain`: the strategy and thread count a call would use, and why.
+
+Imports: _plan, _context, _table, _select.
+"""
+from collections import namedtuple
+
+from ._context import effective_threads, requested_strategy
+from ._plan import plan_forward
+from ._select import active, select
+from ._table import KEY_FIELDS
+
+
+class Explanation(namedtuple("Explanation", "strategy threads source problem row table")):
+    """What `explain` found: the strategy a call would use and why."""
+
+    def __str__(self):
+        p = self.problem
+        if p is None:
+            return "empty input: nothing to compute"
+        shape = "x".join(map(str, p.shape))
+        lines = [f"{p.op} of {p.dtype} {p.kind}-axis slices, canonical shape {shape}",
+                 f"-> strategy {self.strategy!r} on {self.threads} thread(s) ({self.source})"]
+        if self.row is not None:
+            lines.append(f"   table {self.table}: row {self.row}")
+        return "\n".join(lines)
+
+
+def explain(x, axis=-1, *, op="softmax", dtype=None, strategy=None):
+    """The strategy and thread count a call would use, and the table row that chose them.
+
+    Parameters
+    ----------
+    x, axis, dtype, strategy
+        As for `pysoftmax.softmax`.
+    op : {'softmax', 'log_softmax'}
+
+    Returns
+    -------
+    Explanation
+        ``strategy`` (name), ``threads``, ``source`` ('explicit', 'table' or
+        'fallback'), ``problem`` (the canonical problem), ``row`` (the table
+        row as a dict, or None) and ``table`` (where the table came from).
+    """
+    if op not in ("softmax", "log_softmax"):
+        raise ValueError(f"op must be 'softmax' or 'log_softmax', not {op!r}")
+    problem = plan_forward(op, x, axis, dtype).problem
+    table = active()
+    if problem is None:
+        return Explanation(None, 0, "empty", None, None, table.source)
+    choice = select(problem, requested_strategy(strategy), effective_threads())
+    row = None
+    if choice.key is not None and choice.key in table.rules:
+        r = table.rules[choice.key]
+        row = dict(zip(KEY_FIELDS, choice.key), strategy=r.strategy, use_threads=r.use_threads)
+        row["n_band"] = table.band("n", choice.key.n_band)
+        row["rows_band"] = table.band("rows", choice.key.rows_band)
+    return Explanation(choice.strategy.NAME, choice.threads, choice.source, problem, row,
+                       table.source)
