@@ -1,5 +1,8 @@
 """`explain`: the strategy and thread count a call would use, and why.
 
+It takes the arguments of the call it explains and goes the call's way
+(plan, then select), so it names the strategy that call runs.
+
 Imports: _plan, _context, _table, _select.
 """
 from collections import namedtuple
@@ -18,21 +21,32 @@ class Explanation(namedtuple("Explanation", "strategy threads source problem row
         if p is None:
             return "empty input: nothing to compute"
         shape = "x".join(map(str, p.shape))
-        lines = [f"{p.op} of {p.dtype} {p.kind}-axis slices, canonical shape {shape}",
+        features = [name for name, asked in (("where=", p.masked), ("scale=", p.scaled),
+                                             ("approx=True", p.approx)) if asked]
+        with_ = f", with {', '.join(features)}" if features else ""
+        lines = [f"{p.op} of {p.dtype} {p.kind}-axis slices, canonical shape {shape}{with_}",
                  f"-> strategy {self.strategy!r} on {self.threads} thread(s) ({self.source})"]
         if self.row is not None:
             lines.append(f"   table {self.table}: row {self.row}")
         return "\n".join(lines)
 
 
-def explain(x, axis=-1, *, op="softmax", dtype=None, strategy=None):
+def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, approx=False,
+            strategy=None):
     """The strategy and thread count a call would use, and the table row that chose them.
+
+    ``explain(x, axis, op="log_softmax", where=w)`` explains
+    ``log_softmax(x, axis, where=w)``: the same arguments, checked the same
+    way (a call that would raise raises the same error here, a strategy that
+    declines the call is refused), and the strategy named is the one that
+    call runs.
 
     Parameters
     ----------
-    x, axis, dtype, strategy
+    x, axis, dtype, where, scale, approx, strategy
         As for `pysoftmax.softmax`.
     op : {'softmax', 'log_softmax'}
+        The function whose call is explained.
 
     Returns
     -------
@@ -43,11 +57,12 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, strategy=None):
     """
     if op not in ("softmax", "log_softmax"):
         raise ValueError(f"op must be 'softmax' or 'log_softmax', not {op!r}")
-    problem = plan_forward(op, x, axis, dtype).problem
+    problem = plan_forward(op, x, axis, dtype, where, scale, approx).problem
+    requested = requested_strategy(strategy)
     table = active()
     if problem is None:
         return Explanation(None, 0, "empty", None, None, table.source)
-    choice = select(problem, requested_strategy(strategy), effective_threads())
+    choice = select(problem, requested, effective_threads())
     row = None
     if choice.key is not None and choice.key in table.rules:
         r = table.rules[choice.key]
