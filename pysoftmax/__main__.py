@@ -76,10 +76,10 @@ def tune(args):
                != (row.strategy, row.use_threads)]
     print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
     for key, row in sorted(table.rules.items()):
-        op, dtype, kind, i, j, t = key
         mark = "  (changed)" if key in changed else ""
-        print(f"{op:<12} {dtype:<8} {kind:<6} {table.band('n', i):<22} {table.band('rows', j):<18} "
-              f"{t:>7}  {row.strategy}@{row.use_threads}{mark}")
+        print(f"{key.op:<12} {key.dtype:<8} {key.kind:<6} {table.band('n', key.n_band):<22} "
+              f"{table.band('rows', key.rows_band):<18} {key.threads:>7}  "
+              f"{row.strategy}@{row.use_threads}{mark}")
     print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
           "(a choice changes only where another was faster by more than 10%, in every round)")
     if failure is None:

@@ -8,6 +8,7 @@ Imports: _context, _plan, _execute, _table, _select, _timing, strategies.
 import statistics
 import sys
 import time
+from collections import namedtuple
 
 import numpy as np
 
@@ -25,6 +26,8 @@ _N_SAMPLES = (64, 1024, 16384, 131072)     # one length inside each band
 _ROWS_SAMPLES = (4, 128, 8192)             # one count inside each band
 MAX_ELEMENTS = 1 << 21                     # larger samples are not measured
 TUNE_BUDGET = 90.0                         # seconds tune() measures at most, by default
+
+Candidate = namedtuple("Candidate", "strategy threads")   # a strategy's name, threads to use
 
 
 def _sample(kind, n, rows):
@@ -66,7 +69,7 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
     base = builtin() if base is None else base
     threads = effective_threads() if threads is None else int(threads)
     thread_counts = sorted({1, threads})
-    cells = [(op, dt, kind, i, j, t)
+    cells = [Key(op, dt, kind, i, j, t)
              for op in ops for dt in dtypes for kind in kinds for t in thread_counts
              for i, n in enumerate(_N_SAMPLES) for j, rows in enumerate(_ROWS_SAMPLES)
              if n * rows <= MAX_ELEMENTS]
@@ -75,16 +78,16 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
                   cpu_fingerprint(), library_versions(), "tuned")
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    for done, (op, dt, kind, i, j, t) in enumerate(cells):
+    for done, key in enumerate(cells):
         if time.perf_counter() - start > budget:
             if progress:
                 print(f"\nbudget of {budget:.0f}s spent: {len(cells) - done} cells keep the "
                       "built-in choice", file=progress)
             break
-        shape, axis = _sample(kind, _N_SAMPLES[i], _ROWS_SAMPLES[j])
-        x = rng.standard_normal(shape).astype(dt)
+        op, t = key.op, key.threads
+        shape, axis = _sample(key.kind, _N_SAMPLES[key.n_band], _ROWS_SAMPLES[key.rows_band])
+        x = rng.standard_normal(shape).astype(key.dtype)
         problem = plan_forward(op, x, axis, None).problem
-        key = Key(op, dt, kind, i, j, t)
         usable = [name for name, m in STRATEGIES.items()
                   if m.unavailable_reason() is None and m.decline_reason(problem) is None]
         if len(usable) > 1 and "reference" in usable:
@@ -94,15 +97,15 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
         for name in usable:
             for use in sorted({1, t}):
                 forced = Choice(STRATEGIES[name], use, "tune", key)
-                calls[(name, use)] = (lambda c=forced:    # the call, less selection
-                                      execute(plan_forward(op, x, axis, None), c, out))
+                calls[Candidate(name, use)] = (    # the call, less the selection
+                    lambda c=forced: execute(plan_forward(op, x, axis, None), c, out))
         rounds = round_bests(calls, rounds=5, round_time=0.02)
         seconds = {c: statistics.median(r) for c, r in rounds.items()}
         current = base.rules.get(key)
-        current = (current.strategy, current.use_threads) if current else None
+        current = Candidate(current.strategy, current.use_threads) if current else None
         if current not in seconds:      # no base row: what the fallback would do
             choice = select(problem, None, t)
-            current = (choice.strategy.NAME, choice.threads)
+            current = Candidate(choice.strategy.NAME, choice.threads)
             if current not in seconds:
                 current = min(seconds, key=seconds.get)
         fastest = min(seconds, key=seconds.get)
@@ -110,13 +113,14 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
         better = (seconds[fastest] < (1 - margin) * seconds[current]
                   and max(rounds[fastest]) < min(rounds[current]))
         chosen = fastest if better else current
-        table.rules[key] = Row(chosen[0], chosen[1],
-                               {f"{s}@{u}": round(v, 9) for (s, u), v in seconds.items()})
+        table.rules[key] = Row(chosen.strategy, chosen.threads,
+                               {f"{c.strategy}@{c.threads}": round(v, 9)
+                                for c, v in seconds.items()})
         if progress:
             bar = "#" * (30 * (done + 1) // len(cells))
-            print(f"\r[{bar:<30}] {done + 1}/{len(cells)} {op} {dt} {kind} "
-                  f"{'x'.join(map(str, shape))} t={t} -> {chosen[0]}@{chosen[1]}".ljust(100),
-                  end="", file=progress, flush=True)
+            line = (f"\r[{bar:<30}] {done + 1}/{len(cells)} {op} {key.dtype} {key.kind} "
+                    f"{'x'.join(map(str, shape))} t={t} -> {chosen.strategy}@{chosen.threads}")
+            print(line.ljust(100), end="", file=progress, flush=True)
     if progress:
         print(file=progress)
     return table
