@@ -9,7 +9,7 @@
                                   when it can
     run(problem, x, y, n_threads, **inputs)
                                   compute y from x (canonical arrays, below) on
-                                  n_threads threads (dispatch.py decides);
+                                  n_threads threads (_select.py decides);
                                   inputs: where= (the mask, canonical shape,
                                   bool; rows contiguous for kind "last") if
                                   problem.masked, scale= (a scalar of the
@@ -18,9 +18,10 @@
     CONTIGUOUS                    True: give it C-contiguous arrays only
     versions() (optional)         library versions for get_config()
 
-The Python layer (_api.py) turns every call into a `Problem` on one of two
-canonical array shapes, already in the compute dtype and a layout the kernels
-accept:
+The Python layer turns every call into a `Problem` (_problem.py: op, compute
+dtype, kind, shape, features; `n` and `rows`; made by _plan.py) and hands the
+strategy arrays (_execute.py) of one of two canonical shapes, already in the
+compute dtype and a layout the kernels accept:
     kind "last":  x, y of shape (rows, n), each row contiguous; the softmax of
                   every row.
     kind "inner": x, y of shape (outer, n, inner), C-contiguous; the softmax
@@ -35,6 +36,8 @@ A strategy declines (decline_reason) what it does not implement: the features
 (masked, scaled, approx) and ops it lacks, so that dispatch routes the call
 to one that has them.  `approx` permits an error up to its documented bound;
 computing exactly meets it too.
+
+Imports: _problem and the strategy modules.
 """
 from collections import namedtuple
 
