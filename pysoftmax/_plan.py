@@ -197,6 +197,8 @@ def _canonical(shape, axes, last=False):
     only: the masked and gradient kernels are row kernels).
     """
     ndim, k = len(shape), len(axes)
+    if k == 1 and axes[0] == ndim - 1:   # the last axis (the common call), fast
+        return None, "last", (math.prod(shape[:-1]), shape[-1])
     if k == 0:                       # no axis: every element is its own slice
         return None, "last", (math.prod(shape), 1)
     perm = None
