@@ -69,6 +69,7 @@ the problem (None if the table has no row measured on so few threads)."""
 
 
 def _fallback_threads(problem, threads):
+    """The thread count where no row decides: one below PARALLEL_MIN_SIZE elements."""
     return 1 if problem.n * problem.rows < PARALLEL_MIN_SIZE else threads
 
 
@@ -79,17 +80,19 @@ os.register_at_fork(after_in_child=_choices.clear)
 
 
 def select(problem, requested, threads):
-    """The Choice for `problem`: `requested` strategy name or None (auto).
+    """The Choice for `problem` on `threads` threads (the count the call may
+    use): `requested` a strategy name, or None (auto).  ValueError if the
+    requested strategy declines the problem.
 
     Decisions are remembered (calls repeat their shapes), so dispatching a
     call already seen costs one dictionary lookup."""
-    key = (problem, requested, threads)
-    choice = _choices.get(key)
+    seen = (problem, requested, threads)
+    choice = _choices.get(seen)
     if choice is None:
         choice = _decide(problem, requested, threads)
         if len(_choices) >= _CHOICES_MAX:
             _choices.clear()
-        _choices[key] = choice
+        _choices[seen] = choice
     return choice
 
 

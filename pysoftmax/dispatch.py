@@ -38,11 +38,25 @@ format and files (_table), the table in force and the selection (_select),
 Imports: _table, _select, _explain, _tune.
 """
 from ._explain import Explanation, explain
-from ._select import (FALLBACK, PARALLEL_MIN_SIZE, Choice, DispatchTableWarning, active, load,
-                      select)
-from ._table import (FORMAT, ISA_FLAGS, KEY_FIELDS, TABLE_DTYPES, TABLE_KINDS, TABLE_OPS, Key,
-                     Row, Table, builtin, check_writable, cpu_fingerprint, library_versions,
-                     read, save, user_table_path)
+from ._select import FALLBACK, PARALLEL_MIN_SIZE, Choice, DispatchTableWarning, active, load, select
+from ._table import (
+    FORMAT,
+    ISA_FLAGS,
+    KEY_FIELDS,
+    TABLE_DTYPES,
+    TABLE_KINDS,
+    TABLE_OPS,
+    Key,
+    Row,
+    Table,
+    builtin,
+    check_writable,
+    cpu_fingerprint,
+    library_versions,
+    read,
+    save,
+    user_table_path,
+)
 from ._tune import MAX_ELEMENTS, TUNE_BUDGET, TUNE_N_EDGES, TUNE_ROWS_EDGES, tune
 
 __all__ = [
