@@ -4,8 +4,10 @@
 >>> from pysoftmax import softmax
 >>> softmax(np.zeros(4, dtype=np.float32))
 array([0.25, 0.25, 0.25, 0.25], dtype=float32)
+
+The public API, gathered from the modules that define it: _api (the
+functions), _context and _config (the configuration), dispatch (the table).
 """
-__version__ = "0.1.0"
 
 
 def _check_built():
@@ -25,10 +27,11 @@ def _check_built():
 
 _check_built()
 from . import _openmp  # noqa: E402,F401  (compiled: absent from the source tree)
-from . import dispatch
-from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
-from ._config import (available_strategies, get_config, num_threads,
-                      set_num_threads, set_strategy, strategy)
+from . import dispatch  # noqa: E402
+from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad  # noqa: E402
+from ._config import available_strategies, get_config  # noqa: E402
+from ._context import num_threads, set_num_threads, set_strategy, strategy  # noqa: E402
+from ._version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",

@@ -1,17 +1,22 @@
-"""Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``)."""
+"""Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``).
+
+Imports: _config, _bench, dispatch.
+"""
 import argparse
 import json
 import os
+import pathlib
 import platform
 import sys
+import tempfile
+
+from pysoftmax import _bench, dispatch
+from pysoftmax._config import available_strategies, get_config
 
 
 def info(args):
     """Versions, CPU and instruction sets, strategies, the dispatch table."""
-    import pysoftmax
-    from pysoftmax import dispatch
-
-    config = pysoftmax.get_config()
+    config = get_config()
     versions = config["versions"]
     cpu = dispatch.cpu_fingerprint()
     print(f"pysoftmax {versions['pysoftmax']}  (numpy {versions['numpy']}, "
@@ -26,7 +31,7 @@ def info(args):
         print(f"oneDNN:     {versions['onednn']}")
     print(f"strategy:   {config['strategy']}")
     print("strategies:")
-    for name, status in pysoftmax.available_strategies().items():
+    for name, status in available_strategies().items():
         state = "available" if status.available else f"unavailable: {status.reason}"
         print(f"  {name:<12} {state}")
     table = dispatch.active()
@@ -51,11 +56,6 @@ def _reason(exc):
 
 def tune(args):
     """Check the destination, measure the strategies, write the table, print it."""
-    import pathlib
-    import tempfile
-
-    from pysoftmax import dispatch
-
     path = pathlib.Path(args.output) if args.output else dispatch.user_table_path()
     try:
         dispatch.check_writable(path)
@@ -76,10 +76,10 @@ def tune(args):
                != (row.strategy, row.use_threads)]
     print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
     for key, row in sorted(table.rules.items()):
-        op, dtype, kind, i, j, t = key
         mark = "  (changed)" if key in changed else ""
-        print(f"{op:<12} {dtype:<8} {kind:<6} {table.band('n', i):<22} {table.band('rows', j):<18} "
-              f"{t:>7}  {row.strategy}@{row.use_threads}{mark}")
+        print(f"{key.op:<12} {key.dtype:<8} {key.kind:<6} {table.band('n', key.n_band):<22} "
+              f"{table.band('rows', key.rows_band):<18} {key.threads:>7}  "
+              f"{row.strategy}@{row.use_threads}{mark}")
     print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
           "(a choice changes only where another was faster by more than 10%, in every round)")
     if failure is None:
@@ -103,8 +103,6 @@ def tune(args):
 
 def bench(args):
     """Time pysoftmax and its peers against a copy of the same bytes."""
-    from pysoftmax import _bench
-
     if args.features:
         return bench_features(args)
     strategies = _bench.default_strategies()
@@ -135,8 +133,6 @@ def bench(args):
 
 def bench_features(args):
     """The cost of approx=, scale= and where= against a plain call."""
-    from pysoftmax import _bench
-
     all_results = []
     for threads in args.threads:
         results = _bench.feature_bench(dtype=args.dtype, threads=threads, op=args.op,
@@ -175,8 +171,6 @@ def main(argv=None):
 
 
 def _main(argv):
-    from pysoftmax import dispatch
-
     parser = argparse.ArgumentParser(prog="pysoftmax", description="pysoftmax command line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("info", help="versions, CPU, strategies, dispatch table")

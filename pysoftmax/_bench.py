@@ -7,15 +7,18 @@ memory-bound limit), all in one process: candidates are interleaved round by
 round so that the machine's drift hits them alike, each round keeps its best
 time per call, and the result is the median over rounds.  Ratios are what to
 read: absolute times on a shared machine vary from run to run.
+
+Imports: _api, _context, _plan, _timing, strategies.
 """
-import statistics
 import sys
-import time
 
 import numpy as np
 
-from . import _api, _config
-from .strategies import STRATEGIES
+from ._api import log_softmax, softmax
+from ._context import num_threads
+from ._plan import plan_forward
+from ._timing import best_of_rounds
+from .strategies import STRATEGIES, status
 
 # name -> (shape, axis): classification, BERT-base attention rows (8 x 12 heads
 # x 128 rows of 128), a language-model vocabulary, a large matrix, a channel
@@ -35,47 +38,7 @@ PEERS = ("numpy", "scipy", "torch", "onnxruntime")
 
 def default_strategies():
     """'auto' and every strategy available here: the columns bench times."""
-    return ["auto"] + [n for n, s in _config.available_strategies().items() if s.available]
-
-
-def best_of_rounds(functions, rounds=5, round_time=0.05):
-    """Median over `rounds` of each function's best time per call (seconds).
-
-    functions: name -> callable.  Each round runs every function for about
-    `round_time` seconds, in turn.
-    """
-    return {name: statistics.median(times)
-            for name, times in round_bests(functions, rounds, round_time).items()}
-
-
-SETTLE = 0.005   # seconds between candidates: other libraries' threads stop spinning
-
-
-def round_bests(functions, rounds=5, round_time=0.05):
-    """name -> list of each round's best time per call (seconds).
-
-    OpenMP runtimes (ours, PyTorch's) and ONNX Runtime's pool keep their
-    threads spinning for a while after a call; on a machine with few cores
-    they would slow whatever runs next, so candidates are separated by a
-    short pause."""
-    reps = {}
-    for name, f in functions.items():           # warm up and size the rounds
-        f()
-        start = time.perf_counter()
-        f()
-        once = max(time.perf_counter() - start, 1e-7)
-        reps[name] = max(1, min(1000, int(round_time / once)))
-    best = {name: [] for name in functions}
-    for _ in range(rounds):
-        for name, f in functions.items():
-            time.sleep(SETTLE)
-            b = float("inf")
-            for _ in range(reps[name]):
-                start = time.perf_counter()
-                f()
-                b = min(b, time.perf_counter() - start)
-            best[name].append(b)
-    return best
+    return ["auto"] + [n for n, s in status().items() if s.available]
 
 
 def _numpy_peer(op, x, axis):
@@ -145,13 +108,14 @@ def peer(name, op, x, axis, threads):
 def candidates(op, x, axis, strategies, peers, threads):
     """name -> callable for each usable strategy ('auto' too), each peer and
     memcpy; name -> reason for each that cannot run."""
-    fn = _api.softmax if op == "softmax" else _api.log_softmax
+    fn = softmax if op == "softmax" else log_softmax
     out = np.empty(x.shape, x.dtype)
-    problem = _api._plan(op, x, axis, None)[3]
+    problem = plan_forward(op, x, axis, None).problem
     calls, skipped = {}, {}
     for name in strategies:
         module = STRATEGIES.get(name)
-        reason = None if name == "auto" else (module.availability() or module.is_usable_for(problem))
+        reason = None if name == "auto" else (module.unavailable_reason()
+                                              or module.decline_reason(problem))
         if reason:
             skipped[name] = reason
         else:
@@ -176,7 +140,7 @@ def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None,
         strategies = default_strategies()
     rng = np.random.default_rng(0)
     results = []
-    with _config.num_threads(threads):
+    with num_threads(threads):
         for i, (name, (shape, axis)) in enumerate(cases.items()):
             if progress:
                 bar = "#" * (20 * i // len(cases))
@@ -213,10 +177,10 @@ def feature_bench(cases=None, dtype="float32", threads=1, op="softmax", rounds=7
                   progress=sys.stderr):
     """Time each of FEATURES (automatic dispatch) and memcpy on each case."""
     cases = FEATURE_CASES if cases is None else cases
-    fn = _api.softmax if op == "softmax" else _api.log_softmax
+    fn = softmax if op == "softmax" else log_softmax
     rng = np.random.default_rng(0)
     results = []
-    with _config.num_threads(threads):
+    with num_threads(threads):
         for i, (name, (shape, axis)) in enumerate(cases.items()):
             if progress:
                 print(f"\r{i + 1}/{len(cases)} {name} {dtype} {op} features".ljust(78),

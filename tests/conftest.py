@@ -11,7 +11,7 @@ import scipy.special
 from hypothesis import HealthCheck, settings
 
 import pysoftmax
-from pysoftmax import _api
+from pysoftmax._plan import plan_forward
 from pysoftmax.strategies import STRATEGIES, vectorized
 
 settings.register_profile("default", deadline=None, max_examples=120,
@@ -44,11 +44,17 @@ def strategy_name(request):
             vectorized.set_isa(False)
 
 
+def problem_of(op, x, axis=-1, dtype=None, where=None, scale=None, approx=False):
+    """The canonical Problem of the call op(x, axis, ...) (`op` a name such as
+    "softmax"), or None for an empty x."""
+    return plan_forward(op, x, axis, dtype, where, scale, approx).problem
+
+
 def declined(strategy, op, x, axis=-1, dtype=None, where=None, scale=None, approx=False,
              **_):
     """The reason `strategy` declines this call, or None if it computes it."""
-    problem = _api._plan(op.__name__, x, axis, dtype, where, scale, approx)[3]
-    return None if problem is None else STRATEGIES[strategy].is_usable_for(problem)
+    problem = problem_of(op.__name__, x, axis, dtype, where, scale, approx)
+    return None if problem is None else STRATEGIES[strategy].decline_reason(problem)
 
 
 def run(op, x, strategy, axis=-1, **kwargs):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pysoftmax
-from pysoftmax import dispatch
+from pysoftmax import _table, dispatch
 from pysoftmax.strategies import STRATEGIES
 
 
@@ -156,7 +156,7 @@ def test_bad_table_never_breaks_a_fresh_process(tmp_path, case):
 def test_any_failure_while_loading_is_one_warning(tmp_path, monkeypatch):
     def broken_read(path):
         raise RuntimeError("something unforeseen")
-    monkeypatch.setattr(dispatch, "read", broken_read)
+    monkeypatch.setattr(_table, "read", broken_read)      # where load() reads
     monkeypatch.setenv("PYSOFTMAX_TABLE", str(tmp_path / "table.json"))
     with pytest.warns(dispatch.DispatchTableWarning,
                       match="RuntimeError: something unforeseen") as record:
@@ -241,7 +241,7 @@ def test_tune_changes_only_what_it_measured(tmp_path):
     table = dispatch.tune(budget=3, ops=("softmax",), dtypes=("float32",), kinds=("last",),
                           threads=2, progress=None)
     assert table.cpu == dispatch.cpu_fingerprint()
-    measured = [key for key, row in table.rules.items() if row.seconds and key[0] == "softmax"
+    measured = [key for key, row in table.rules.items() if row.seconds and key.op == "softmax"
                 and row is not base.rules.get(key)]
     assert measured, "the budget allowed no measurement"
     for key, row in table.rules.items():
@@ -254,3 +254,105 @@ def test_tune_changes_only_what_it_measured(tmp_path):
             if chosen != previous:                  # changed only on a measured difference
                 assert row.seconds[chosen] < 0.9 * row.seconds[previous]
     assert dispatch.read(dispatch.save(table, tmp_path / "tuned.json")).rules == table.rules
+
+
+def _table_of_only(tmp_path, strategy):
+    """Activate a table (this CPU's) whose every row names `strategy`."""
+    table = dispatch.builtin()
+    table.cpu = dispatch.cpu_fingerprint()
+    for key in table.rules:
+        table.rules[key] = dispatch.Row(strategy, 1, {})
+    dispatch.load(dispatch.save(table, tmp_path / f"{strategy}.json"))
+
+
+@pytest.mark.parametrize("everything_to", [None, "onednn", "mkl"])
+def test_explain_never_names_a_strategy_that_declines_the_call(tmp_path, everything_to):
+    """explain takes the call's where=, scale=, approx=: mkl and oneDNN have
+    none of them, so they are never named for such a call, even by a table
+    that sends every call to them (issue 15)."""
+    if everything_to is not None:
+        _table_of_only(tmp_path, everything_to)
+    x = np.zeros((8, 100), np.float32)
+    if everything_to is not None:
+        assert dispatch.explain(x).strategy == everything_to      # the plain call
+    for kwargs in [{"where": np.ones(100, bool)}, {"scale": 0.5}, {"approx": True},
+                   {"where": np.ones((8, 100), bool), "scale": 2.0, "approx": True}]:
+        for op in ("softmax", "log_softmax"):
+            e = dispatch.explain(x, op=op, **kwargs)
+            assert e.strategy not in ("mkl", "onednn"), (op, kwargs, e)
+            assert e.problem.masked == ("where" in kwargs)
+            assert e.problem.scaled == ("scale" in kwargs)
+            assert e.problem.approx == ("approx" in kwargs)
+            for name in ("mkl", "onednn"):           # refused by name, as the call is
+                with pytest.raises(ValueError, match="cannot compute this call"):
+                    dispatch.explain(x, op=op, strategy=name, **kwargs)
+
+
+def test_explain_checks_the_arguments_as_the_call_does():
+    x = np.zeros((2, 3), np.float32)
+    for kwargs, error in [({"where": np.ones(3, np.int8)}, TypeError),
+                          ({"where": np.ones(4, bool)}, ValueError),
+                          ({"scale": "2"}, TypeError), ({"approx": 1}, TypeError),
+                          ({"axis": 2}, np.exceptions.AxisError),
+                          ({"strategy": "gpu-magic"}, ValueError)]:
+        with pytest.raises(error):
+            pysoftmax.softmax(x, **kwargs)
+        with pytest.raises(error):
+            dispatch.explain(x, **kwargs)
+    with pytest.raises(ValueError, match="unknown strategy"):     # also with nothing to compute
+        dispatch.explain(np.zeros((0, 3)), strategy="gpu-magic")
+
+
+def _calls():
+    """(op name, x, axis, keyword arguments): calls of every kind."""
+    rng = np.random.default_rng(0)
+    f32 = rng.standard_normal((64, 1000)).astype(np.float32)
+    mask = rng.random((64, 1000)) < 0.8
+    return [
+        ("softmax", f32, -1, {}),
+        ("log_softmax", f32, -1, {}),
+        ("softmax", f32.astype(np.float64), -1, {}),
+        ("softmax", f32[:4, :50], -1, {}),
+        ("softmax", f32.reshape(4, 16, 1000), 1, {}),
+        ("log_softmax", f32.reshape(4, 16, 1000), (0, 1), {}),
+        ("softmax", f32, -1, {"where": mask}),
+        ("log_softmax", f32, 0, {"where": mask[:, :1]}),
+        ("softmax", f32, -1, {"scale": 0.125}),
+        ("softmax", f32, -1, {"approx": True}),
+        ("log_softmax", f32, 1, {"scale": 2.0, "approx": True, "where": mask}),
+        ("softmax", f32.astype(np.float16), -1, {}),
+        ("softmax", f32.astype(np.longdouble)[:8], -1, {}),
+        ("softmax", f32[:8].astype(np.int32), -1, {"dtype": np.float32}),
+        ("softmax", f32, None, {}),
+        ("softmax", f32, -1, {"strategy": "reference"}),
+        ("softmax", f32[:8, :100], -1, {"strategy": "onednn"}),
+        ("log_softmax", f32, -1, {"strategy": "mkl"}),
+    ]
+
+
+@pytest.mark.parametrize("everything_to", [None, "onednn", "mkl", "reference"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_explain_names_the_strategy_and_threads_that_run(monkeypatch, tmp_path, everything_to,
+                                                          threads):
+    """For every kind of call, explain's strategy and thread count are those
+    of the strategy whose run() the call then makes (issue 15)."""
+    if everything_to is not None:
+        _table_of_only(tmp_path, everything_to)
+    ran = []
+    for name, module in STRATEGIES.items():
+        def spy(problem, x, y, n_threads, *args, _name=name, _run=module.run, **kwargs):
+            ran.append((_name, n_threads))
+            return _run(problem, x, y, n_threads, *args, **kwargs)
+        monkeypatch.setattr(module, "run", spy)
+    functions = {"softmax": pysoftmax.softmax, "log_softmax": pysoftmax.log_softmax}
+    with pysoftmax.num_threads(threads):
+        for op, x, axis, kwargs in _calls():
+            e = dispatch.explain(x, axis, op=op, **kwargs)
+            ran.clear()
+            functions[op](x, axis, **kwargs)
+            assert ran == [(e.strategy, e.threads)], (op, x.shape, x.dtype, axis, kwargs, e)
+        with pysoftmax.strategy("reference"):           # the context's strategy, too
+            e = dispatch.explain(x)
+            ran.clear()
+            pysoftmax.softmax(x)
+            assert ran == [("reference", e.threads)] and e.source == "explicit"

@@ -19,6 +19,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config",
+                                    "pysoftmax._context", "pysoftmax._problem",
                                     "pysoftmax.dispatch"])
 def test_docstring_examples(module):
     result = doctest.testmod(__import__(module, fromlist=["_"]), optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -17,12 +17,13 @@ import math
 
 import numpy as np
 import pytest
-from conftest import STRATEGY_PARAMS
+from conftest import STRATEGY_PARAMS, problem_of
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pysoftmax import _api, log_softmax, softmax
+from pysoftmax import log_softmax, softmax
+from pysoftmax._plan import work_dtype
 from pysoftmax.strategies import STRATEGIES
 
 OPS = {"softmax": softmax, "log_softmax": log_softmax}
@@ -72,7 +73,7 @@ def _oracle_row(op, x, keep, s):
 def exact_oracle(op, x, axis, scale=None, where=None):
     """op(x, axis, scale=scale, where=where) from the exact products, in long double."""
     x = np.asarray(x)
-    s = 1.0 if scale is None else float(_api._work_dtype(x.dtype).type(scale))
+    s = 1.0 if scale is None else float(work_dtype(x.dtype).type(scale))
     keep = np.ones(x.shape, bool) if where is None else np.broadcast_to(where, x.shape)
     axes = tuple(range(x.ndim)) if axis is None else (axis % x.ndim,)
     rest = tuple(i for i in range(x.ndim) if i not in axes)
@@ -171,8 +172,8 @@ def _decline_reason(strategy, op, dtype, kind, feature):
     kwargs = {"scale": 2.0 if "scale" in feature else None,
               "where": np.ones(shape, bool) if "where" in feature else None,
               "approx": "approx" in feature}
-    problem = _api._plan(op, x, KINDS[kind], None, **kwargs)[3]
-    reason = STRATEGIES[strategy].is_usable_for(problem)
+    problem = problem_of(op, x, KINDS[kind], **kwargs)
+    reason = STRATEGIES[strategy].decline_reason(problem)
     if reason is not None:
         with pytest.raises(ValueError, match="cannot compute this call"):
             OPS[op](x, axis=KINDS[kind], strategy=strategy, **{k: v for k, v in kwargs.items()
@@ -193,9 +194,8 @@ def test_drawn_values_meet_the_bounds(strategy_name, op, dtype, kind, feature):
     @given(calls(dtype, kind, feature))
     def drawn(call):
         x, axis, kwargs = call
-        problem = _api._plan(op, x, axis, None, kwargs.get("where"), kwargs.get("scale"),
-                             kwargs.get("approx", False))[3]
-        if STRATEGIES[strategy_name].is_usable_for(problem) is not None:   # e.g. too long
+        problem = problem_of(op, x, axis, **kwargs)
+        if STRATEGIES[strategy_name].decline_reason(problem) is not None:   # e.g. too long
             with pytest.raises(ValueError, match="cannot compute this call"):
                 OPS[op](x, axis=axis, strategy=strategy_name, **kwargs)
             assume(False)                  # not counted as a passing example
@@ -228,9 +228,8 @@ LARGE_PRODUCTS = [
 def test_large_products(strategy_name, op, x, kwargs):
     kwargs = dict(kwargs)
     axis = kwargs.pop("axis", -1)
-    problem = _api._plan(op, x, axis, None, kwargs.get("where"), kwargs.get("scale"),
-                         kwargs.get("approx", False))[3]
-    reason = STRATEGIES[strategy_name].is_usable_for(problem)
+    problem = problem_of(op, x, axis, **kwargs)
+    reason = STRATEGIES[strategy_name].decline_reason(problem)
     if reason is not None:
         pytest.skip(f"declined: {reason}")
     result = OPS[op](x, axis=axis, strategy=strategy_name, **kwargs)

@@ -1,12 +1,15 @@
 """The strategies: one module each, all with the same small interface.
 
     NAME                          the name users pass to set_strategy()
-    availability() -> str | None  why the strategy cannot run here, or None
-    is_usable_for(problem) -> str | None
+    unavailable_reason() -> str | None
+                                  why the strategy cannot run here, or None
+                                  when it can
+    decline_reason(problem) -> str | None
                                   why it cannot compute `problem`, or None
+                                  when it can
     run(problem, x, y, n_threads, **inputs)
                                   compute y from x (canonical arrays, below) on
-                                  n_threads threads (dispatch.py decides);
+                                  n_threads threads (_select.py decides);
                                   inputs: where= (the mask, canonical shape,
                                   bool; rows contiguous for kind "last") if
                                   problem.masked, scale= (a scalar of the
@@ -15,9 +18,10 @@
     CONTIGUOUS                    True: give it C-contiguous arrays only
     versions() (optional)         library versions for get_config()
 
-The Python layer (_api.py) turns every call into a `Problem` on one of two
-canonical array shapes, already in the compute dtype and a layout the kernels
-accept:
+The Python layer turns every call into a `Problem` (_problem.py: op, compute
+dtype, kind, shape, features; `n` and `rows`; made by _plan.py) and hands the
+strategy arrays (_execute.py) of one of two canonical shapes, already in the
+compute dtype and a layout the kernels accept:
     kind "last":  x, y of shape (rows, n), each row contiguous; the softmax of
                   every row.
     kind "inner": x, y of shape (outer, n, inner), C-contiguous; the softmax
@@ -28,23 +32,22 @@ output and dy the incoming gradient, both in the same canonical form.
 Masked problems and gradients always come as kind "last" (the Python layer
 moves the axis last, copying if need be).
 
-A strategy declines (is_usable_for) what it does not implement: the features
+A strategy declines (decline_reason) what it does not implement: the features
 (masked, scaled, approx) and ops it lacks, so that dispatch routes the call
 to one that has them.  `approx` permits an error up to its documented bound;
 computing exactly meets it too.
+
+Imports: _problem and the strategy modules.
 """
 from collections import namedtuple
 
+from .._problem import Problem
 from . import mkl, onednn, reference, vectorized
 
-Problem = namedtuple("Problem", "op dtype kind shape masked scaled approx",
-                     defaults=(False, False, False))
-Problem.__doc__ = """One call, normalised: op ('softmax', 'log_softmax',
-'softmax_grad' or 'log_softmax_grad'), the compute dtype, kind ('last' or
-'inner'), the canonical shape, and the features asked for: masked (where=),
-scaled (scale=), approx (approx=True)."""
-
 Status = namedtuple("Status", "available reason")
+Status.__doc__ = """Whether a strategy can run here, and if not, why."""
+
+__all__ = ["Problem", "STRATEGIES", "Status", "status", "library_versions"]
 
 STRATEGIES = {module.NAME: module for module in (reference, vectorized, mkl, onednn)}
 
@@ -53,6 +56,14 @@ def status():
     """name -> Status(available, reason) for every strategy."""
     result = {}
     for name, module in STRATEGIES.items():
-        reason = module.availability()
+        reason = module.unavailable_reason()
         result[name] = Status(reason is None, reason)
     return result
+
+
+def library_versions():
+    """The versions of the libraries the strategies loaded (mkl, onednn, ...)."""
+    versions = {}
+    for module in STRATEGIES.values():
+        versions.update(getattr(module, "versions", dict)())
+    return versions

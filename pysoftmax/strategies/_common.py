@@ -1,4 +1,4 @@
-"""What the strategies with compiled drivers share."""
+"""What the strategies with compiled drivers share.  Imports nothing of pysoftmax."""
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -24,11 +24,13 @@ else:
 
 
 
-def availability():
+def unavailable_reason():
+    """Why this strategy cannot run here, or None when it can."""
     return _import_error
 
 
-def is_usable_for(problem):
+def decline_reason(problem):
+    """Why this strategy does not compute `problem`, or None when it does."""
     reason = float_dtype_reason(problem) or plain_forward_reason(problem)
     if reason is not None:
         return reason

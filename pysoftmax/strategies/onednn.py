@@ -50,11 +50,13 @@ _cache = collections.OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def availability():
+def unavailable_reason():
+    """Why this strategy cannot run here, or None when it can."""
     return _import_error
 
 
-def is_usable_for(problem):
+def decline_reason(problem):
+    """Why this strategy does not compute `problem`, or None when it does."""
     if _openmp.in_forked_child():   # its parallel regions hang there, even on one thread
         return "oneDNN's OpenMP thread pool does not survive fork()"
     reason = plain_forward_reason(problem)

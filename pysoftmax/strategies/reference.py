@@ -13,11 +13,13 @@ NAME = "reference"
 CONTIGUOUS = False   # rows with their own strides are fine
 
 
-def availability():
+def unavailable_reason():
+    """Why this strategy cannot run here, or None when it can."""
     return None
 
 
-def is_usable_for(problem):
+def decline_reason(problem):
+    """Why this strategy does not compute `problem`, or None when it does."""
     return None
 
 

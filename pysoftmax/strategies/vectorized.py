@@ -46,11 +46,13 @@ def set_isa(generic):
     return ISA
 
 
-def availability():
+def unavailable_reason():
+    """Why this strategy cannot run here, or None when it can."""
     return _import_error
 
 
-def is_usable_for(problem):
+def decline_reason(problem):
+    """Why this strategy does not compute `problem`, or None when it does."""
     return float_dtype_reason(problem)
 
 

@@ -1,0 +1,120 @@
+"""Selection: which strategy, on how many threads, computes a problem.
+
+Holds the table in force (`load`, `active`) and a cache of decisions, and
+`select`s a `Choice` for each problem: an explicitly requested strategy is
+honoured or refused with its reason (never a silent fallback); otherwise the
+table's row, if its strategy is available and accepts the problem, else the
+first of FALLBACK that does.  dispatch.py describes the table.
+
+Imports: strategies, _table.
+"""
+import os
+import threading
+import warnings
+from collections import namedtuple
+
+from . import _table
+from .strategies import STRATEGIES
+
+FALLBACK = ("vectorized", "onednn", "mkl", "reference")
+PARALLEL_MIN_SIZE = 1 << 15
+
+
+class DispatchTableWarning(UserWarning):
+    """A dispatch table was ignored (the built-in table is used instead)."""
+
+
+_active = None
+_lock = threading.Lock()
+
+
+def load(path=None):
+    """Load and activate the table in force; returns it.
+
+    `path`, else PYSOFTMAX_TABLE, else the user table if there is one, else
+    the built-in table.  A table that cannot be used here is ignored with one
+    DispatchTableWarning, and the built-in table is used.
+    """
+    global _active
+    table, failure = _table.builtin(), None
+    candidate = path or os.environ.get("PYSOFTMAX_TABLE")
+    if candidate is None and _table.user_table_path().exists():
+        candidate = _table.user_table_path()
+    if candidate is not None:
+        try:
+            table = _table.read(candidate)
+        except (OSError, ValueError) as exc:
+            failure = str(exc)
+        except Exception as exc:        # whatever goes wrong, a bad table never breaks softmax
+            failure = f"{type(exc).__name__}: {exc}"
+    with _lock:
+        _active = table
+        _choices.clear()
+    if failure is not None:             # after activating: a warning turned error cannot loop
+        warnings.warn(f"pysoftmax: ignoring the dispatch table {candidate}: {failure}; "
+                      "using the built-in table (re-run `pysoftmax tune`)",
+                      DispatchTableWarning, stacklevel=2)
+    return table
+
+
+def active():
+    """The table in force (loaded on first use)."""
+    return _active if _active is not None else load()
+
+
+Choice = namedtuple("Choice", "strategy threads source key")
+Choice.__doc__ = """A dispatch decision: the strategy module, the thread count,
+how it was decided ('explicit', 'table' or 'fallback') and the table's Key for
+the problem (None if the table has no row measured on so few threads)."""
+
+
+def _fallback_threads(problem, threads):
+    """The thread count where no row decides: one below PARALLEL_MIN_SIZE elements."""
+    return 1 if problem.n * problem.rows < PARALLEL_MIN_SIZE else threads
+
+
+_choices = {}            # (problem, requested, threads) -> Choice; emptied by load()
+_CHOICES_MAX = 4096
+# and in a forked child, where the threads and strategies usable differ
+os.register_at_fork(after_in_child=_choices.clear)
+
+
+def select(problem, requested, threads):
+    """The Choice for `problem` on `threads` threads (the count the call may
+    use): `requested` a strategy name, or None (auto).  ValueError if the
+    requested strategy declines the problem.
+
+    Decisions are remembered (calls repeat their shapes), so dispatching a
+    call already seen costs one dictionary lookup."""
+    seen = (problem, requested, threads)
+    choice = _choices.get(seen)
+    if choice is None:
+        choice = _decide(problem, requested, threads)
+        if len(_choices) >= _CHOICES_MAX:
+            _choices.clear()
+        _choices[seen] = choice
+    return choice
+
+
+def _decide(problem, requested, threads):
+    table = active()
+    key = table.key(problem, threads)
+    row = table.rules.get(key) if key is not None else None
+    if requested is not None:
+        module = STRATEGIES[requested]
+        reason = module.decline_reason(problem)
+        if reason is not None:
+            raise ValueError(f"strategy {requested!r} cannot compute this call: {reason}; "
+                             "use strategy='auto' to let pysoftmax choose")
+        use = row.use_threads if row is not None else _fallback_threads(problem, threads)
+        return Choice(module, use, "explicit", key)
+    if row is not None:
+        module = STRATEGIES[row.strategy]
+        if module.unavailable_reason() is None and module.decline_reason(problem) is None:
+            return Choice(module, row.use_threads, "table", key)
+    for name in FALLBACK:
+        module = STRATEGIES[name]
+        if module.unavailable_reason() is None and module.decline_reason(problem) is None:
+            return Choice(module, _fallback_threads(problem, threads), "fallback", key)
+    raise AssertionError("the reference strategy accepts every problem")
+
