@@ -19,8 +19,10 @@ DEBIAN = {
     "jquery-3.3.1.min.js": "/usr/share/javascript/jquery/jquery.min.js",
     "jquery.flot.min.js": "/usr/share/javascript/jquery-flot/jquery.flot.min.js",
     "jquery.flot.time.min.js": "/usr/share/javascript/jquery-flot/jquery.flot.time.min.js",
-    "jquery.flot.selection.min.js": "/usr/share/javascript/jquery-flot/jquery.flot.selection.min.js",
-    "jquery.flot.categories.min.js": "/usr/share/javascript/jquery-flot/jquery.flot.categories.min.js",
+    "jquery.flot.selection.min.js":
+        "/usr/share/javascript/jquery-flot/jquery.flot.selection.min.js",
+    "jquery.flot.categories.min.js":
+        "/usr/share/javascript/jquery-flot/jquery.flot.categories.min.js",
     "stupidtable.min.js": "/usr/share/javascript/jquery-stupidtable/stupidtable.min.js",
     "md5.min.js": "/usr/share/javascript/blueimp-md5/md5.min.js",
     "bootstrap.min.js": "/usr/share/javascript/bootstrap/js/bootstrap.min.js",

@@ -26,12 +26,14 @@ def _check_built():
 
 
 _check_built()
-from . import _openmp  # noqa: E402,F401  (compiled: absent from the source tree)
-from . import dispatch  # noqa: E402
-from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad  # noqa: E402
-from ._config import available_strategies, get_config  # noqa: E402
-from ._context import num_threads, set_num_threads, set_strategy, strategy  # noqa: E402
-from ._version import __version__ as __version__  # noqa: E402
+from . import (
+    _openmp,  # noqa: F401  (compiled: absent from the source tree)
+    dispatch,
+)
+from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
+from ._config import available_strategies, get_config
+from ._context import num_threads, set_num_threads, set_strategy, strategy
+from ._version import __version__ as __version__
 
 __all__ = [
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",

@@ -71,9 +71,11 @@ def tune(args):
         dispatch.save(table, path)      # first: printing may fail (a closed pipe)
     except OSError as exc:
         failure = exc
+    def decision(row):
+        return row.strategy, row.use_threads
+
     changed = [key for key, row in table.rules.items()
-               if key in before.rules and (before.rules[key].strategy, before.rules[key].use_threads)
-               != (row.strategy, row.use_threads)]
+               if key in before.rules and decision(before.rules[key]) != decision(row)]
     print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
     for key, row in sorted(table.rules.items()):
         mark = "  (changed)" if key in changed else ""

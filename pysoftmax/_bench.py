@@ -69,13 +69,14 @@ def _torch_peer(op, x, axis, threads):
 
 
 def _onnxruntime_peer(op, x, axis, threads):
-    import onnx
     import onnxruntime
     from onnx import TensorProto, helper
 
-    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[x.dtype]
+    elem = {np.dtype(np.float32): TensorProto.FLOAT,
+            np.dtype(np.float64): TensorProto.DOUBLE}[x.dtype]
     node = helper.make_node("Softmax" if op == "softmax" else "LogSoftmax", ["x"], ["y"], axis=axis)
-    graph = helper.make_graph([node], "softmax", [helper.make_tensor_value_info("x", elem, x.shape)],
+    graph = helper.make_graph([node], "softmax",
+                              [helper.make_tensor_value_info("x", elem, x.shape)],
                               [helper.make_tensor_value_info("y", elem, x.shape)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = min(model.ir_version, 9)
@@ -144,7 +145,8 @@ def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None,
         for i, (name, (shape, axis)) in enumerate(cases.items()):
             if progress:
                 bar = "#" * (20 * i // len(cases))
-                print(f"\r[{bar:<20}] {i + 1}/{len(cases)} {name} {dtype} {op}, {threads} thread(s)".ljust(78),
+                status = f"{i + 1}/{len(cases)} {name} {dtype} {op}, {threads} thread(s)"
+                print(f"\r[{bar:<20}] {status}".ljust(78),
                       end="", file=progress, flush=True)
             x = rng.standard_normal(shape).astype(dtype)
             calls, skipped = candidates(op, x, axis, strategies, peers, threads)
@@ -194,9 +196,10 @@ def feature_bench(cases=None, dtype="float32", threads=1, op="softmax", rounds=7
                 kw = dict(kwargs)
                 if "where" in kw:
                     kw["where"] = masks[kw["where"]]
-                calls[feature] = lambda kw=kw: fn(x, axis=axis, out=out, **kw)
+                calls[feature] = (lambda kw=kw, x=x, axis=axis, out=out:
+                                  fn(x, axis=axis, out=out, **kw))
             copy_out = np.empty_like(x)
-            calls["memcpy"] = lambda: np.copyto(copy_out, x)
+            calls["memcpy"] = lambda copy_out=copy_out, x=x: np.copyto(copy_out, x)
             results.append({"case": name, "shape": list(shape), "axis": axis, "dtype": dtype,
                             "threads": threads, "op": op,
                             "seconds": best_of_rounds(calls, rounds=rounds)})

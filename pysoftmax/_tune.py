@@ -98,7 +98,8 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
             for use in sorted({1, t}):
                 forced = Choice(STRATEGIES[name], use, "tune", key)
                 calls[Candidate(name, use)] = (    # the call, less the selection
-                    lambda c=forced: execute(plan_forward(op, x, axis, None), c, out))
+                    lambda c=forced, op=op, x=x, axis=axis, out=out:
+                    execute(plan_forward(op, x, axis, None), c, out))
         rounds = round_bests(calls, rounds=5, round_time=0.02)
         seconds = {c: statistics.median(r) for c, r in rounds.items()}
         current = base.rules.get(key)

@@ -14,10 +14,11 @@ import pysoftmax
 from pysoftmax._plan import plan_forward
 from pysoftmax.strategies import STRATEGIES, vectorized
 
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile("default", deadline=None, max_examples=120,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                          suppress_health_check=_SLOW_OK)
 settings.register_profile("ci", deadline=None, max_examples=200, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                          suppress_health_check=_SLOW_OK)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 # Every strategy the package defines, plus the vectorized kernels forced onto

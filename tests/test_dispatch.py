@@ -83,7 +83,8 @@ def _bad_tables():
     return {
         "another CPU": (json.dumps(other_cpu), "another CPU"),
         "not JSON": ("{not json", "not valid JSON"),
-        "wrong format": (json.dumps({"format": "something else"}), "not a pysoftmax dispatch table"),
+        "wrong format": (json.dumps({"format": "something else"}),
+                         "not a pysoftmax dispatch table"),
         "unknown strategy": (json.dumps(unknown), "unknown strategy 'gpu-magic'"),
         "bad thread count": (json.dumps(threads), "use_threads 99"),
         "missing field": (json.dumps(missing), "malformed table"),
@@ -187,7 +188,7 @@ def test_auto_follows_the_table(tmp_path):
     """A table that sends every call to the reference strategy is obeyed."""
     table = dispatch.builtin()
     table.cpu = dispatch.cpu_fingerprint()
-    for key, row in table.rules.items():
+    for key in table.rules:
         table.rules[key] = dispatch.Row("reference", 1, {})
     dispatch.load(dispatch.save(table, tmp_path / "ref.json"))
     e = dispatch.explain(np.zeros((64, 1000), np.float32))

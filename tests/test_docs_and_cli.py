@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 
 import pysoftmax
@@ -22,7 +21,8 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
                                     "pysoftmax._context", "pysoftmax._problem",
                                     "pysoftmax.dispatch"])
 def test_docstring_examples(module):
-    result = doctest.testmod(__import__(module, fromlist=["_"]), optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(__import__(module, fromlist=["_"]),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import scipy.special
+from conftest import refuses, run
 
 import pysoftmax
-from conftest import refuses, run
 from pysoftmax import log_softmax, softmax
 from pysoftmax._execute import may_overlap_itself
 

@@ -6,7 +6,7 @@ import itertools
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import LAYOUTS, STRATEGY_PARAMS, assert_accurate, run, with_layout
+from conftest import LAYOUTS, STRATEGY_PARAMS, run, with_layout
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.exceptions import AxisError
@@ -55,7 +55,8 @@ def check(op, result, expected, dtype, approx=False):
         bound = (1e-5 + 1e-6 * np.abs(expected) if dtype == np.float32
                  else 1e-13 * (1 + np.abs(expected)))
     bad = ~(err <= bound)
-    assert not bad.any(), f"{bad.sum()} outside the bound: got {got[bad][:4]}, expected {expected[bad][:4]}"
+    assert not bad.any(), (f"{bad.sum()} outside the bound: got {got[bad][:4]}, "
+                           f"expected {expected[bad][:4]}")
 
 
 # ---- where= and scale= ---------------------------------------------------
@@ -157,7 +158,8 @@ def test_approx_exp2_over_its_whole_domain(isa, dtype, rel):
     vectorized.set_isa(isa == "generic")
     try:
         lo = -126 if dtype == np.float32 else -1022
-        t = np.concatenate([np.linspace(lo, 0, 2_000_001), -np.logspace(-40, np.log10(-lo), 100_001),
+        t = np.concatenate([np.linspace(lo, 0, 2_000_001),
+                            -np.logspace(-40, np.log10(-lo), 100_001),
                             [0.0, -0.5, 0.5 - 1, lo + 0.25]]).astype(dtype)
         y = np.empty_like(t)
         _vectorized.exp(t, y, True)
@@ -294,7 +296,8 @@ def test_grad_matches_finite_differences(strategy_name, op, shape, axis):
         xp, xm = x.copy(), x.copy()
         xp[i] += h
         xm[i] -= h
-        numeric[i] = (np.sum(w * OPS[op](xp, axis=axis)) - np.sum(w * OPS[op](xm, axis=axis))) / (2 * h)
+        numeric[i] = (np.sum(w * OPS[op](xp, axis=axis))
+                      - np.sum(w * OPS[op](xm, axis=axis))) / (2 * h)
     np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -346,7 +349,8 @@ def test_half_precision_in_and_out(strategy_name, op, dtype, rel):
     expected = masked_oracle(op, x.astype(np.float64), -1, True)
     got = result.astype(np.longdouble)
     tiny = float(np.finfo(np.float16).smallest_subnormal) if dtype == np.float16 else 1e-38
-    assert (np.abs(got - expected) <= rel * 1.01 * np.abs(expected) + (tiny if op == "softmax" else 0)).all()
+    floor = tiny if op == "softmax" else 0
+    assert (np.abs(got - expected) <= rel * 1.01 * np.abs(expected) + floor).all()
 
 
 @pytest.mark.parametrize("op", OPS)

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import STRATEGY_PARAMS, problem_of
+from conftest import problem_of
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -53,7 +53,8 @@ def _oracle_row(op, x, keep, s):
     products = {}
     for j in sel:
         v = float(x[j])
-        products[j] = s * v if not math.isfinite(v) or s == 0 else fractions.Fraction(s) * fractions.Fraction(v)
+        exact = math.isfinite(v) and s != 0
+        products[j] = fractions.Fraction(s) * fractions.Fraction(v) if exact else s * v
     finite = [p for p in products.values() if isinstance(p, fractions.Fraction) or math.isfinite(p)]
     if any(isinstance(p, float) and (math.isnan(p) or p == math.inf) for p in products.values()) \
             or not finite:

@@ -39,7 +39,10 @@ def read_pc(path):
     fields = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        expand = lambda s: re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], s)
+
+        def expand(s):
+            return re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], s)
+
         if re.match(r"^\w+=", line):
             name, value = line.split("=", 1)
             variables[name] = expand(value.strip())

@@ -19,7 +19,7 @@ class Ratios:
         try:
             from pysoftmax import _bench
         except ImportError:
-            raise NotImplementedError("pysoftmax._bench is not in this commit")
+            raise NotImplementedError("pysoftmax._bench is not in this commit") from None
         x, axis = make_input(shape, dtype)
         out, copy = np.empty_like(x), np.empty_like(x)
 

@@ -34,7 +34,7 @@ def require_strategy(name, x, axis):
     try:
         pysoftmax.softmax(x[:1] if x.ndim > 1 else x, axis=axis, strategy=name)
     except ValueError as exc:          # the strategy declines this case
-        raise NotImplementedError(str(exc))
+        raise NotImplementedError(str(exc)) from None
     return name
 
 
@@ -46,7 +46,7 @@ def peer_function(name, op, x, axis, threads):
         from pysoftmax import _bench
         made = _bench.peer(name, op, x, axis, threads)
     except (ImportError, AttributeError):
-        raise NotImplementedError("pysoftmax._bench.peer is not in this commit")
+        raise NotImplementedError("pysoftmax._bench.peer is not in this commit") from None
     if isinstance(made, str):
         raise NotImplementedError(f"{name}: {made}")
     return made

@@ -1,7 +1,8 @@
 """Fit the polynomials of psm_exp.h.
 
 Exact exp: exp(r) ~ 1 + r + r^2 q(r) on |r| <= ln2/2.  Approximate exp
-(approx=True): 2^f ~ 1 + f q(f) on |f| <= 1/2.  Each fit minimises the maximum relative error (iteratively reweighted least squares on
+(approx=True): 2^f ~ 1 + f q(f) on |f| <= 1/2.  Each fit minimises the
+maximum relative error (iteratively reweighted least squares on
 Chebyshev nodes, in mpmath precision), then rounds the coefficients to the
 target format and reports the error of the rounded polynomial evaluated in
 that format with Horner's rule.  Run: python fit_exp_poly.py
@@ -19,11 +20,13 @@ def fit(degree, iterations=60, nodes=400):
     weights = [mpmath.mpf(1)] * nodes
     for _ in range(iterations):
         # solve min sum w (1 + r + r^2 q(r) - e^r)^2 / e^2r for q
-        rows = [[w * r ** (k + 2) / mpmath.exp(r) for k in range(degree - 1)] for r, w in zip(rs, weights)]
+        rows = [[w * r ** (k + 2) / mpmath.exp(r) for k in range(degree - 1)]
+                for r, w in zip(rs, weights)]
         rhs = [w * (mpmath.exp(r) - 1 - r) / mpmath.exp(r) for r, w in zip(rs, weights)]
         a, b = mpmath.matrix(rows), mpmath.matrix(rhs)
         c = mpmath.lu_solve(a.T * a, a.T * b)
-        errs = [abs((1 + r + r * r * mpmath.polyval(list(reversed(c)), r)) / mpmath.exp(r) - 1) for r in rs]
+        q = list(reversed(c))
+        errs = [abs((1 + r + r * r * mpmath.polyval(q, r)) / mpmath.exp(r) - 1) for r in rs]
         top = max(errs)
         weights = [w * (1 + e / top) for w, e in zip(weights, errs)]
     return [c[k] for k in range(degree - 1)], top

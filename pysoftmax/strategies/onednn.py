@@ -4,7 +4,8 @@ softmax_log, forward inference) on float32 rows.
 What oneDNN 3.2 handles well, and so what this strategy accepts: float32
 softmax on the last axis, rows of at most max_row_length() elements (its
 float sum; see TERMS_PER_LANE), and nothing in a forked child (GNU OpenMP's
-thread pool does not survive fork(): oneDNN hangs there, even on one thread).  It declines float64 (oneDNN has no f64 softmax on
+thread pool does not survive fork(): oneDNN hangs there, even on one
+thread).  It declines float64 (oneDNN has no f64 softmax on
 CPUs), a non-last axis (oneDNN 3.2 runs it with its reference implementation,
 `ref:any`, about 1000x slower than a memcpy), log_softmax (softmax_log rounds
 the result at the largest element to 0 when the other terms are tiny: its
