@@ -196,22 +196,20 @@ def log_softmax_grad(y, dy, axis=-1, *, out=None):
 
 
 def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
-    """softmax or log_softmax (`op`): plan, select, execute."""
-    plan = plan_forward(op, x, axis, dtype, where, scale, approx)
-    check_out(out, plan.shape, plan.result_dtype)
-    requested = requested_strategy(strategy)
-    if plan.problem is None:
-        return out if out is not None else np.empty(plan.shape, plan.result_dtype)
-    choice = select(plan.problem, requested, effective_threads())
-    result = execute(plan, choice, out)
-    return result if out is not None or result.ndim else result[()]
+    """softmax or log_softmax (`op`)."""
+    return _run(plan_forward(op, x, axis, dtype, where, scale, approx), out, strategy)
 
 
 def _backward(op, y, dy, axis, out):
-    """softmax_grad or log_softmax_grad (`op`): plan, select, execute."""
-    plan = plan_grad(op, y, dy, axis)
+    """softmax_grad or log_softmax_grad (`op`)."""
+    return _run(plan_grad(op, y, dy, axis), out, None)
+
+
+def _run(plan, out, strategy):
+    """A checked call: select its strategy, execute it into `out` (or a new
+    array; a NumPy scalar for a 0-d result)."""
     check_out(out, plan.shape, plan.result_dtype)
-    requested = requested_strategy(None)
+    requested = requested_strategy(strategy)
     if plan.problem is None:
         return out if out is not None else np.empty(plan.shape, plan.result_dtype)
     choice = select(plan.problem, requested, effective_threads())
