@@ -177,8 +177,7 @@ PSM_INLINE T FN(log_split_sum_in_base)(double ones, double others)
 /* The sum of a row's exp split as (ones, others): the count of terms equal
    to 1 and the compensated sum of the rest (psm_log_split_sum takes its
    log).  The terms are v[n] itself, or exp(SHIFTED(scale, v, m, r) * p) if
-   from_x (a row whose exp was
-   not kept; p = 1 but in a wide row).  Blocks of 64 in T: at most 16 terms
+   from_x (a row whose exp was not kept; p = 1 but in a wide row).  Blocks of 64 in T: at most 16 terms
    a lane, so a lane loses at most 15 half-ulps of its partial sum. */
 PSM_INLINE double FN(split_impl)(const T *v, ptrdiff_t n, T scale, T m, T r, T p, double *ones,
                                  const int from_x)   /* IN v[n] */
@@ -208,8 +207,8 @@ static __attribute__((noinline)) double FN(split_sum)(const T *e, ptrdiff_t n, d
 /* The sum of a row's stored exp e[n], again, with the terms equal to 1
    counted apart (split_sum): for a softmax row whose sum is below its
    PSM_RESUM threshold.  A lane of T that holds a 1 loses each later term
-   below half an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in float: more
-   than the 1e-6 bound when the largest output (1/sum) is large.  Below the
+   below half an ulp of 1, up to (terms per lane - 1) * 2^-24 of the sum in
+   float: more than the 1e-6 bound when the largest output (1/sum) is large.  Below the
    threshold the outputs are small enough for that loss. */
 static double FN(resum)(const T *e, ptrdiff_t n)
 {
@@ -465,25 +464,35 @@ PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
    same value, so a column's result does not depend on its neighbours. */
 #define PSM_COL_BLOCK 64
 
-/* resum for columns: the sums of the ncols columns of the stored exp
-   e[n][ld] again in double, into sum (comp set to 0); for a softmax block with a
-   column summing below PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
-static __attribute__((noinline)) void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld,
-                                                    ptrdiff_t ncols, double *sum, double *comp)
+/* The sums of the ncols <= PSM_COLS columns of e[n][ld] (a column's stored
+   exp), in double, split: others[k] and ones[k], the count of the terms
+   equal to 1 (psm_log_split_sum takes its log). */
+static __attribute__((noinline)) void FN(col_split_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld,
+                                                         ptrdiff_t ncols, double *others,
+                                                         double *ones)
 {
-    double ones[PSM_COLS];
     for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] = comp[k] = ones[k] = 0.0;
+        others[k] = ones[k] = 0.0;
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *ei = e + i * ld;
 #pragma omp simd
         for (ptrdiff_t k = 0; k < ncols; k++) {
-            sum[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
+            others[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
             ones[k] += ei[k] == 1 ? 1.0 : 0.0;
         }
     }
+}
+
+/* resum for columns: the sums of the stored exp again (col_split_sums), into
+   sum (comp set to 0); for a softmax block with a column summing below
+   PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
+static void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, double *sum,
+                          double *comp)
+{
+    double ones[PSM_COLS];
+    FN(col_split_sums)(e, n, ld, ncols, sum, ones);
     for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] += ones[k];
+        sum[k] += ones[k], comp[k] = 0.0;
 }
 
 #define PSM_COL_EXPONENT(v, k) \

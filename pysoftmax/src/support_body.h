@@ -93,23 +93,14 @@ static double FN(log_row_sum)(const T *e, ptrdiff_t n)
     return psm_log_split_sum(ones, others);
 }
 
-/* c[k] = log of the sum of column k of e[n][ld], for k < ncols; as log_row_sum.
-   Sums in double. */
+/* c[k] = log of the sum of column k of e[n][ld], for k < ncols; as
+   log_row_sum, with sums in double (col_split_sums). */
 static void FN(log_col_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T *c)
 {
     for (ptrdiff_t k0 = 0; k0 < ncols; k0 += PSM_COLS) {
         const ptrdiff_t nchunk = ncols - k0 < PSM_COLS ? ncols - k0 : PSM_COLS;
         double others[PSM_COLS], ones[PSM_COLS];
-        for (ptrdiff_t k = 0; k < nchunk; k++)
-            others[k] = ones[k] = 0.0;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            const T *ei = e + i * ld + k0;
-#pragma omp simd
-            for (ptrdiff_t k = 0; k < nchunk; k++) {
-                others[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
-                ones[k] += ei[k] == 1 ? 1.0 : 0.0;
-            }
-        }
+        FN(col_split_sums)(e + k0, n, ld, nchunk, others, ones);
         for (ptrdiff_t k = 0; k < nchunk; k++)
             c[k0 + k] = (T)psm_log_split_sum(ones[k], others[k]);
     }
