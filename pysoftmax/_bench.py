@@ -20,17 +20,24 @@ from ._plan import plan_forward
 from ._timing import best_of_rounds
 from .strategies import STRATEGIES, status
 
-# name -> (shape, axis): classification, BERT-base attention rows (8 x 12 heads
-# x 128 rows of 128), a language-model vocabulary, a large matrix, a channel
-# softmax (NCHW, 21 classes), many short rows (a small attention window), and
-# SSD detection's class softmax (81 classes x 8732 boxes, batch 32).
+# name -> (shape, axis): the attention rows of Intel's softmax study (14400
+# rows of 50), classification, BERT-base attention rows (8 x 12 heads x 128
+# rows of 128), a language-model vocabulary (32000; Llama 3's 128256), a large
+# matrix, many short rows (a small attention window), and channel softmaxes
+# over a non-last axis: one and four NCHW images of 21 classes (SSD's 8732
+# boxes, 128x128 pixels, 16384 pixels) and SSD's 81 classes x 8732 boxes,
+# batch 32.
 DEFAULT_CASES = {
+    "14400x50": ((14400, 50), -1),
     "64x1000": ((64, 1000), -1),
     "12288x128": ((12288, 128), -1),
     "32x32000": ((32, 32000), -1),
+    "8x128256": ((8, 128256), -1),
     "4096x4096": ((4096, 4096), -1),
-    "4x21x16384/1": ((4, 21, 16384), 1),
     "65536x32": ((65536, 32), -1),
+    "1x21x8732/1": ((1, 21, 8732), 1),
+    "4x21x128x128/1": ((4, 21, 128, 128), 1),
+    "4x21x16384/1": ((4, 21, 16384), 1),
     "32x81x8732/1": ((32, 81, 8732), 1),
 }
 PEERS = ("numpy", "scipy", "torch", "onnxruntime")

@@ -13,6 +13,7 @@ import tempfile
 import pytest
 
 import pysoftmax
+from pysoftmax import _bench
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
@@ -90,14 +91,10 @@ def test_source_tree_import_explains_itself(tmp_path):
         "ImportError: pysoftmax is being imported from its source tree"), result.stderr
 
 
-CASES = ("64x1000", "12288x128", "32x32000", "4096x4096", "4x21x16384/1", "65536x32",
-         "32x81x8732/1")
-
-
 def test_cli_bench():
     result = _cli("bench", "--rounds", "1")
     assert result.returncode == 0, result.stderr
-    for case in CASES:
+    for case in _bench.DEFAULT_CASES:
         assert case in result.stdout
     header = result.stdout.splitlines()[2].split()
     for name in [*pysoftmax.available_strategies(), "numpy", "scipy", "memcpy", "auto/best"]:
@@ -283,7 +280,7 @@ def test_cli_bench_json():
     result = _cli("bench", "--rounds", "1", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert [r["case"] for r in data] == list(CASES)
+    assert [r["case"] for r in data] == list(_bench.DEFAULT_CASES)
     for r in data:
         assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
 
@@ -291,7 +288,6 @@ def test_cli_bench_json():
 def test_asv_cases_are_the_bench_cases():
     """asv_bench/benchmarks/common.py repeats the bench cases (asv runs old
     commits, whose pysoftmax lacks newer cases); the two lists must agree."""
-    from pysoftmax import _bench
     spec = importlib.util.spec_from_file_location(
         "asv_common", README.parent / "asv_bench" / "benchmarks" / "common.py")
     common = importlib.util.module_from_spec(spec)

@@ -4,12 +4,16 @@ import numpy as np
 # The cases of `pysoftmax bench` (pysoftmax._bench.DEFAULT_CASES, repeated here
 # so that old commits, which lack some of them, run the same cases).
 SHAPES = {
+    "14400x50": ((14400, 50), -1),
     "64x1000": ((64, 1000), -1),
     "12288x128": ((12288, 128), -1),
     "32x32000": ((32, 32000), -1),
+    "8x128256": ((8, 128256), -1),
     "4096x4096": ((4096, 4096), -1),
-    "4x21x16384/1": ((4, 21, 16384), 1),
     "65536x32": ((65536, 32), -1),
+    "1x21x8732/1": ((1, 21, 8732), 1),
+    "4x21x128x128/1": ((4, 21, 128, 128), 1),
+    "4x21x16384/1": ((4, 21, 16384), 1),
     "32x81x8732/1": ((32, 81, 8732), 1),
 }
 STRATEGIES = ["auto", "reference", "vectorized", "mkl", "onednn"]
