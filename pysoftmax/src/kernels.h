@@ -35,9 +35,12 @@
 
 #define PSM_COLS 256   /* columns per call of the cols kernels (stack scratch) */
 
-/* Choose the implementation: force_generic != 0 selects the portable one.
-   Returns the name of the chosen instruction set ("avx2" or "generic"). */
-const char *psm_init(int force_generic);
+/* Choose the implementation: isa names an instruction set, "generic" (the
+   portable kernels), "avx2" (AVX2+FMA) or "avx512" (AVX-512 F/BW/DQ/VL), or
+   is "auto" or NULL for the best this CPU supports; a set the CPU lacks gives
+   the best one below it.  Returns the name of the set chosen, or NULL (and
+   changes nothing) for an unknown name. */
+const char *psm_init(const char *isa);
 
 /* Strides (ld*) and sizes are in elements, ptrdiff_t; rows >= 1, n >= 1. */
 #define PSM_KERNELS(X, T, t)                                                                   \

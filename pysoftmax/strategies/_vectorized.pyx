@@ -17,9 +17,13 @@ from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_
                       psm_rows)
 
 
-def init(bint force_generic):
-    """Select the kernels for this CPU (or the portable ones); return the ISA name."""
-    return psm_init(force_generic).decode()
+def init(str isa):
+    """Select the kernels of instruction set `isa` ("generic", "avx2", "avx512"
+    or "auto"), capped by what this CPU supports; return the name of the set
+    chosen, or None for an unknown name (nothing changes then)."""
+    cdef bytes name = isa.encode()
+    cdef const char *chosen = psm_init(name)
+    return None if chosen == NULL else chosen.decode()
 
 
 cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,

@@ -8,8 +8,10 @@ approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
 last axis).
 
-PYSOFTMAX_ISA=generic forces the portable kernels instead of the best ones
-this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
+PYSOFTMAX_ISA names the instruction set of the kernels: auto (the default:
+the best this CPU supports), generic (portable C), avx2 (AVX2+FMA) or avx512
+(AVX-512 F/BW/DQ/VL), capped by what the CPU supports, so tests can cover
+every set the machine has (supported_isas()).
 """
 import os
 import warnings
@@ -17,6 +19,7 @@ import warnings
 from ._common import float_dtype_reason
 
 NAME = "vectorized"
+ISAS = ("generic", "avx2", "avx512")   # the instruction sets of the kernels, worst first
 CONTIGUOUS = False   # rows with their own strides are fine
 
 
@@ -25,25 +28,46 @@ try:
 except ImportError as exc:   # a broken build: say why, keep the rest working
     _vectorized = None
     _import_error = f"cannot import the compiled kernels: {exc}"
-    ISA = None
+    ISA = BEST_ISA = None
 else:
     _import_error = None
-    _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower()
-    if _isa_request not in ("auto", "generic", ""):
-        warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not 'auto' or 'generic'; using 'auto'",
-                      RuntimeWarning, stacklevel=2)
-    ISA = _vectorized.init(_isa_request == "generic")
+    _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower() or "auto"
+    ISA = _vectorized.init(_isa_request)
+    if ISA is None:
+        warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not one of {ISAS + ('auto',)}; "
+                      "using 'auto'", RuntimeWarning, stacklevel=2)
+        ISA = _vectorized.init("auto")
+    BEST_ISA = _vectorized.init("auto")
+    _vectorized.init(ISA)
 
 
-def set_isa(generic):
-    """Use the portable kernels (generic=True) or the best for this CPU.
+def set_isa(isa="auto"):
+    """Use the kernels of instruction set `isa` (one of ISAS, or "auto" for the
+    best this CPU supports), capped by what the CPU supports.
 
     For tests: it switches the kernels of the whole process. Returns the
     instruction set now in use.
+
+    >>> set_isa("generic")
+    'generic'
+    >>> set_isa() == BEST_ISA
+    True
     """
     global ISA
-    ISA = _vectorized.init(bool(generic))
+    chosen = _vectorized.init(isa)
+    if chosen is None:
+        raise ValueError(f"unknown instruction set {isa!r}: not one of {ISAS + ('auto',)}")
+    ISA = chosen
     return ISA
+
+
+def supported_isas():
+    """The instruction sets of ISAS that this CPU runs, worst first.
+
+    >>> supported_isas()[0]
+    'generic'
+    """
+    return ISAS[:ISAS.index(BEST_ISA) + 1] if BEST_ISA else ()
 
 
 def unavailable_reason():
