@@ -27,7 +27,8 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 # cannot run here fails its tests (it is never skipped): CI must exercise all
 # of them.
 ISAS = vectorized.supported_isas()
-STRATEGY_PARAMS = sorted(pysoftmax.available_strategies()) + [
+STRATEGY_NAMES = sorted(pysoftmax.available_strategies())
+STRATEGY_PARAMS = STRATEGY_NAMES + [
     f"vectorized-{isa}" for isa in ISAS if isa != vectorized.BEST_ISA]
 
 

@@ -6,7 +6,7 @@ import itertools
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import LAYOUTS, STRATEGY_PARAMS, run, with_layout
+from conftest import LAYOUTS, STRATEGY_NAMES, run, with_layout
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.exceptions import AxisError
@@ -382,7 +382,7 @@ COMBINATIONS = ([pytest.param(op, feature, id=f"{op}-{feature}")
                 + [pytest.param(f"{op}_grad", "plain", id=f"{op}_grad") for op in OPS])
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_PARAMS[:-1])
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 @pytest.mark.parametrize("op, feature", COMBINATIONS)
 @pytest.mark.parametrize("kind", ["last", "inner"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -14,7 +14,7 @@
 #include "kernels.h"
 #include "psm_exp.h"
 
-#define PSM_BLOCK 256   /* terms summed in T before the compensated double sum */
+#define PSM_BLOCK 256   /* terms summed in T before the compensated double sum, at least */
 #define PSM_BLOCK_APPROX 2048   /* the same for approx=True (sum error <= 1.5e-5) */
 #ifndef PSM_SHORT
 #define PSM_SHORT 64    /* rows this short take the tiled short-row kernel */
@@ -118,6 +118,7 @@ typedef struct {
    entry points choose (psm_for). */
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define MULSUB PSM_GENERIC_MULSUB
+#define PSM_VEC_BYTES 16   /* SSE2, the x86-64 baseline (for block lengths only) */
 #define ISA genericx
 #include "instantiate.h"
 #undef ISA
@@ -128,6 +129,7 @@ typedef struct {
 #undef ISA
 #undef SHIFTED
 #undef MULSUB
+#undef PSM_VEC_BYTES
 
 /* An x86-64 instruction set: ISA (a name suffix) instantiated twice, exact
    (ISA##x) and plain, inside a target pragma.  TARGET is the GCC target
@@ -142,6 +144,7 @@ typedef struct {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
+#define PSM_VEC_BYTES 32
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define ISA avx2x
 #include "instantiate.h"
@@ -152,6 +155,7 @@ typedef struct {
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef PSM_VEC_BYTES
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -170,6 +174,7 @@ typedef struct {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma,prefer-vector-width=512")
 #endif
+#define PSM_VEC_BYTES 64
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
 #define ISA avx512x
 #include "instantiate.h"
@@ -180,6 +185,7 @@ typedef struct {
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef PSM_VEC_BYTES
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
