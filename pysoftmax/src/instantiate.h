@@ -20,8 +20,10 @@
 #define BASE_LOG 1.0
 #define SUM_BLOCK PSM_LANE_BLOCK(float)
 #define FN(name) PSM_NAME(name, _f32_)
+#define REG_ROWS 1   /* the float rows kernel of intrinsics, where the ISA has one */
 #include "softmax_body.h"
 #include "support_body.h"
+#undef REG_ROWS
 #undef EXP
 #undef EXP_FINITE
 #undef BASE_LOG

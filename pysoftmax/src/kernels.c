@@ -11,6 +11,9 @@
  */
 #include <float.h>
 #include <math.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 #include "kernels.h"
 #include "psm_exp.h"
 
@@ -117,17 +120,21 @@ typedef struct {
    for a scale that is a power of 2 (1 in a plain call), in base e.  The
    entry points choose (psm_for). */
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
 #define MULSUB PSM_GENERIC_MULSUB
 #define PSM_VEC_BYTES 16   /* SSE2, the x86-64 baseline (for block lengths only) */
 #define ISA genericx
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #undef MULSUB
 #undef PSM_VEC_BYTES
 
@@ -146,15 +153,19 @@ typedef struct {
 #endif
 #define PSM_VEC_BYTES 32
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
 #define ISA avx2x
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
 #define ISA avx2
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #undef PSM_VEC_BYTES
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -175,17 +186,23 @@ typedef struct {
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma,prefer-vector-width=512")
 #endif
 #define PSM_VEC_BYTES 64
+#define PSM_AVX512 1   /* softmax_body.h adds the float kernel of rows_avx512.h */
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
 #define ISA avx512x
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
 #define ISA avx512
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #undef PSM_VEC_BYTES
+#undef PSM_AVX512
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

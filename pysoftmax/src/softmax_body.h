@@ -252,14 +252,23 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, ptrdiff_t n
     }
 }
 
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+#include "rows_avx512.h"   /* FN(reg_rows), FN(exp_avx512) */
+#endif
+
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
    pass for a tile with a NaN, and the tests check EXP (and so EXP_FINITE,
-   which it calls but for NaN) through it for each ISA. */
+   which it calls but for NaN) through it for each ISA; with AVX-512, the
+   float exp of reg_rows instead. */
 static __attribute__((noinline)) void FN(exp)(const T *x, T *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
 {
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+    FN(exp_avx512)(x, y, n);
+#else
 #pragma omp simd
     for (ptrdiff_t j = 0; j < n; j++)
         y[j] = EXP(x[j]);
+#endif
 }
 
 /* The same with EXP_FINITE (+0 for NaN), returning the sum of x, NaN if an
@@ -384,6 +393,12 @@ static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
     log = log != 0;
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+    if (n <= PSM_REG_ROW) {   /* base e: scale / BASE_LOG = scale */
+        FN(reg_rows)(x, ldx, y, ldy, rows, n, scale, log);
+        return;
+    }
+#endif
     if (n <= PSM_SHORT) {
         FN(short_rows)(x, ldx, y, ldy, rows, n, scale, log);
         return;

@@ -1,0 +1,137 @@
+/*
+ * rows_avx512.h -- the rows kernel for float rows of at most PSM_REG_ROW
+ * elements with AVX-512 intrinsics (softmax_body.h includes it in the
+ * AVX-512 instantiation of the exact-exp float kernels, with the same T, FN,
+ * SHIFTED and EXACT_PRODUCTS as the rest of the body).
+ *
+ * Why: a short row costs little work but much overhead in the C kernels
+ * (three vector loops with scalar tails and horizontal reductions per row).
+ * Here each row is a few 512-bit vectors, its last one masked (no scalar
+ * tail), in three passes over the row while it is in L1 (max; exp stored and
+ * summed; finish), and rows are independent, so the out-of-order core
+ * overlaps one row's reductions with the next row's work.
+ *
+ * The exp is psm_expf's (the same reduction and polynomial), with 2^k
+ * applied by vscalefps: exact for normal results, correctly rounded
+ * gradual underflow below, and a NaN argument stays NaN (so a row with a NaN
+ * or +inf sums to NaN, with no separate test).  -inf, and arguments below
+ * -104 (whose exp rounds to 0), give +0 through the mask of a compare that
+ * lets NaN through.  Accuracy: at most 2 ulp like psm_expf
+ * (tests/test_exp.py checks this exp through the `exp` kernel: FN(exp)
+ * uses it for the AVX-512 float kernels).  The numerics of a row are those of
+ * short_rows: sums in float lanes (at most 16 terms a lane for PSM_REG_ROW
+ * <= 256), summed again in double below PSM_RESUM_SHORT (resum), log sums
+ * split below PSM_NEAR_ONE.
+ */
+#ifndef PSM_REG_ROW
+#define PSM_REG_ROW 256
+#endif
+
+/* exp(d), d <= 0 or -inf or NaN, 16 lanes. */
+PSM_INLINE __m512 FN(exp16)(__m512 d)
+{
+    const __m512 log2e = _mm512_set1_ps(1.44269502162933349609375f);
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);            /* 1.5 * 2^23 */
+    const __m512 t = _mm512_fmadd_ps(d, log2e, shifter);
+    const __m512 kf = _mm512_sub_ps(t, shifter);                     /* round(d * log2e) */
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), d);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    const __m512 a = _mm512_fmadd_ps(_mm512_set1_ps(0.16667114198207855f), r,
+                                     _mm512_set1_ps(0.499992311000824f));
+    const __m512 b = _mm512_fmadd_ps(_mm512_set1_ps(0.008312518708407879f), r,
+                                     _mm512_set1_ps(0.041890114545822144f));
+    const __m512 q = _mm512_fmadd_ps(b, r2, a);
+    const __m512 p = _mm512_fmadd_ps(q, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __mmask16 keep = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-104.0f), _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_ps(keep, p, kf);
+}
+
+/* The exponents of 16 elements: SHIFTED(scale, x, m, r) as the C kernels
+   compute it (exact: the fused product less m, then less r). */
+PSM_INLINE __m512 FN(shifted16)(__m512 x, __m512 scale, __m512 m, __m512 r)
+{
+    const __m512 d = _mm512_fmsub_ps(scale, x, m);
+    return EXACT_PRODUCTS ? _mm512_sub_ps(d, r) : d;
+}
+
+/* Rows of n <= PSM_REG_ROW floats (see the top of this file); the arguments
+   are those of FN(rows). */
+static void FN(reg_rows)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+                         ptrdiff_t rows, ptrdiff_t n, float scale, int log)   /* IN x[rows][ldx], OUT y[rows][ldy] */
+{
+    const ptrdiff_t full = n & ~(ptrdiff_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    const float sg = FN(sign_of)(scale);
+    const __m512 vsg = _mm512_set1_ps(sg), vscale = _mm512_set1_ps(scale);
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const float *xr = x + i * ldx;
+        float *yr = y + i * ldy;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        for (ptrdiff_t j = 0; j < full; j += 16)
+            vmax = _mm512_max_ps(vmax, _mm512_mul_ps(vsg, _mm512_loadu_ps(xr + j)));
+        if (tail)
+            vmax = _mm512_mask_max_ps(vmax, tail, vmax,
+                                      _mm512_mul_ps(vsg, _mm512_maskz_loadu_ps(tail, xr + full)));
+        const float xm = sg * _mm512_reduce_max_ps(vmax);
+        float m, r;
+        if (!FN(shift_of)(scale, xm, &m, &r)) {
+            FN(wide_row)(xr, yr, n, scale, xm, log);
+            continue;
+        }
+        const __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r);
+        __m512 vsum = _mm512_setzero_ps();
+        for (ptrdiff_t j = 0; j < full; j += 16) {
+            const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(xr + j), vscale, vm, vr));
+            if (!log)
+                _mm512_storeu_ps(yr + j, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        if (tail) {
+            const __m512 e = FN(exp16)(
+                FN(shifted16)(_mm512_maskz_loadu_ps(tail, xr + full), vscale, vm, vr));
+            if (!log)
+                _mm512_mask_storeu_ps(yr + full, tail, e);
+            vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+        }
+        const float sum = _mm512_reduce_add_ps(vsum);
+        if (!log) {
+            const __m512 c = _mm512_set1_ps(
+                (float)(1.0 / (sum < PSM_RESUM_SHORT ? FN(resum)(yr, n) : (double)sum)));
+            for (ptrdiff_t j = 0; j < full; j += 16)
+                _mm512_storeu_ps(yr + j, _mm512_mul_ps(_mm512_loadu_ps(yr + j), c));
+            if (tail)
+                _mm512_mask_storeu_ps(yr + full, tail,
+                                      _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, yr + full), c));
+        } else {
+            float cl;
+            if (sum < PSM_NEAR_ONE) {
+                double ones, others = FN(split_exp_sum)(xr, n, scale, m, r, &ones);
+                cl = FN(log_split_sum_in_base)(ones, others);
+            } else {
+                cl = FN(log_split_sum_in_base)(0, (double)sum);
+            }
+            const __m512 c = _mm512_set1_ps(cl);
+            for (ptrdiff_t j = 0; j < full; j += 16)
+                _mm512_storeu_ps(yr + j, _mm512_sub_ps(FN(shifted16)(_mm512_loadu_ps(xr + j),
+                                                                     vscale, vm, vr), c));
+            if (tail)
+                _mm512_mask_storeu_ps(
+                    yr + full, tail,
+                    _mm512_sub_ps(FN(shifted16)(_mm512_maskz_loadu_ps(tail, xr + full), vscale,
+                                                vm, vr), c));
+        }
+    }
+}
+
+/* y = exp(x), n elements (the `exp` kernel of this instantiation, which the
+   tests check). */
+static void FN(exp_avx512)(const float *x, float *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
+{
+    const ptrdiff_t full = n & ~(ptrdiff_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    for (ptrdiff_t j = 0; j < full; j += 16)
+        _mm512_storeu_ps(y + j, FN(exp16)(_mm512_loadu_ps(x + j)));
+    if (tail)
+        _mm512_mask_storeu_ps(y + full, tail, FN(exp16)(_mm512_maskz_loadu_ps(tail, x + full)));
+}
