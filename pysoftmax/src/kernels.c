@@ -17,6 +17,7 @@
 #include "kernels.h"
 #include "psm_exp.h"
 
+
 #define PSM_BLOCK 256   /* terms summed in T before the compensated double sum, at least */
 #define PSM_BLOCK_APPROX 2048   /* the same for approx=True (sum error <= 1.5e-5) */
 #ifndef PSM_SHORT

@@ -1,31 +1,36 @@
 /*
  * rows_avx512.h -- the rows kernel for float rows of at most PSM_REG_ROW
- * elements with AVX-512 intrinsics (softmax_body.h includes it in the
- * AVX-512 instantiation of the exact-exp float kernels, with the same T, FN,
- * SHIFTED and EXACT_PRODUCTS as the rest of the body).
+ * elements (exact exp) with AVX-512 intrinsics (softmax_body.h includes it
+ * in the AVX-512 instantiation of the exact-exp float kernels, with the same
+ * T, FN, SHIFTED and EXACT_PRODUCTS as the rest of the body).
  *
  * Why: a short row costs little work but much overhead in the C kernels
- * (three vector loops with scalar tails and horizontal reductions per row).
- * Here each row is a few 512-bit vectors, its last one masked (no scalar
- * tail), in three passes over the row while it is in L1 (max; exp stored and
- * summed; finish), and rows are independent, so the out-of-order core
- * overlaps one row's reductions with the next row's work.
+ * (vector loops with scalar tails and horizontal reductions per row, a
+ * chain from one row to the next).  Here a row is 512-bit vectors, its last
+ * one masked (no scalar tail), in three passes over the row while it is in
+ * L1 (max; exp stored and summed; finish), and rows are independent, so the
+ * out-of-order core overlaps one row's reductions with the next row's work.
+ * Rows longer than PSM_REG_ROW (beyond L1) take the pipelined C kernel,
+ * which reads them from L2 fewer times.
  *
- * The exp is psm_expf's (the same reduction and polynomial), with 2^k
- * applied by vscalefps: exact for normal results, correctly rounded
- * gradual underflow below, and a NaN argument stays NaN (so a row with a NaN
+ * The exp is psm_expf's (the same reduction and polynomial, evaluated with
+ * Horner's scheme), with 2^k applied by vscalefps: exact for normal
+ * results, correctly rounded gradual underflow below, and a NaN argument
+ * stays NaN (so a row with a NaN
  * or +inf sums to NaN, with no separate test).  -inf, and arguments below
  * -104 (whose exp rounds to 0), give +0 through the mask of a compare that
  * lets NaN through.  Accuracy: at most 2 ulp like psm_expf
  * (tests/test_exp.py checks this exp through the `exp` kernel: FN(exp)
  * uses it for the AVX-512 float kernels).  The numerics of a row are those of
- * short_rows: sums in float lanes (at most 16 terms a lane for PSM_REG_ROW
- * <= 256), summed again in double below PSM_RESUM_SHORT (resum), log sums
- * split below PSM_NEAR_ONE.
+ * the C kernels: sums in float lanes over blocks of 64 terms a lane, the
+ * blocks added in double lanes; a softmax row summed again in double
+ * (resum) below PSM_RESUM_SHORT (rows of at most 16 terms a lane) or
+ * PSM_RESUM; log sums split below PSM_NEAR_ONE.
  */
 #ifndef PSM_REG_ROW
-#define PSM_REG_ROW 256
+#define PSM_REG_ROW 8192   /* longer rows: the pipelined C kernel (fewer passes over L2) */
 #endif
+#define PSM_REG_BLOCK 1024   /* floats summed in float lanes (64 a lane) before double */
 
 /* exp(d), d <= 0 or -inf or NaN, 16 lanes. */
 PSM_INLINE __m512 FN(exp16)(__m512 d)
@@ -36,15 +41,23 @@ PSM_INLINE __m512 FN(exp16)(__m512 d)
     const __m512 kf = _mm512_sub_ps(t, shifter);                     /* round(d * log2e) */
     __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), d);
     r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    const __m512 a = _mm512_fmadd_ps(_mm512_set1_ps(0.16667114198207855f), r,
-                                     _mm512_set1_ps(0.499992311000824f));
-    const __m512 b = _mm512_fmadd_ps(_mm512_set1_ps(0.008312518708407879f), r,
-                                     _mm512_set1_ps(0.041890114545822144f));
-    const __m512 q = _mm512_fmadd_ps(b, r2, a);
-    const __m512 p = _mm512_fmadd_ps(q, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    /* Horner's scheme: one instruction fewer than Estrin's, and the rows'
+       independent vectors hide its longer chain */
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.008312518708407879f), r,
+                               _mm512_set1_ps(0.041890114545822144f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16667114198207855f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.499992311000824f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     const __mmask16 keep = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-104.0f), _CMP_NLT_UQ);
     return _mm512_maskz_scalef_ps(keep, p, kf);
+}
+
+/* The 16 float lanes of v added to the 2 x 8 double lanes of lo, hi. */
+PSM_INLINE void FN(add_to_double)(__m512 v, __m512d *lo, __m512d *hi)
+{
+    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
 }
 
 /* The exponents of 16 elements: SHIFTED(scale, x, m, r) as the C kernels
@@ -55,6 +68,42 @@ PSM_INLINE __m512 FN(shifted16)(__m512 x, __m512 scale, __m512 m, __m512 r)
     return EXACT_PRODUCTS ? _mm512_sub_ps(d, r) : d;
 }
 
+/* The sum of e = exp(SHIFTED(scale, x, m, r)) over the full vectors of
+   [j0, j1) of a row, each e stored to yr (softmax) or not (log). */
+PSM_INLINE __m512 FN(reg_exp_sum)(const float *xr, float *yr, ptrdiff_t j0, ptrdiff_t j1,
+                                  __m512 scale, __m512 m, __m512 r, int log)
+{
+    __m512 sum = _mm512_setzero_ps();
+    for (ptrdiff_t j = j0; j < j1; j += 16) {
+        const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(xr + j), scale, m, r));
+        if (!log)
+            _mm512_storeu_ps(yr + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return sum;
+}
+
+/* The element of a row (full floats, then the lanes tail of a vector) with
+   the largest product with the scale: its max, or its min if neg (a NaN may
+   or may not win, as in row_max). */
+PSM_INLINE float FN(reg_row_xm)(const float *xr, ptrdiff_t full, __mmask16 tail, int neg)
+{
+    if (!neg) {
+        __m512 v = _mm512_set1_ps(-INFINITY);
+        for (ptrdiff_t j = 0; j < full; j += 16)
+            v = _mm512_max_ps(v, _mm512_loadu_ps(xr + j));
+        if (tail)
+            v = _mm512_mask_max_ps(v, tail, v, _mm512_maskz_loadu_ps(tail, xr + full));
+        return _mm512_reduce_max_ps(v);
+    }
+    __m512 v = _mm512_set1_ps(INFINITY);
+    for (ptrdiff_t j = 0; j < full; j += 16)
+        v = _mm512_min_ps(v, _mm512_loadu_ps(xr + j));
+    if (tail)
+        v = _mm512_mask_min_ps(v, tail, v, _mm512_maskz_loadu_ps(tail, xr + full));
+    return _mm512_reduce_min_ps(v);
+}
+
 /* Rows of n <= PSM_REG_ROW floats (see the top of this file); the arguments
    are those of FN(rows). */
 static void FN(reg_rows)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
@@ -62,31 +111,19 @@ static void FN(reg_rows)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
 {
     const ptrdiff_t full = n & ~(ptrdiff_t)15;
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
-    const float sg = FN(sign_of)(scale);
-    const __m512 vsg = _mm512_set1_ps(sg), vscale = _mm512_set1_ps(scale);
+    const __m512 vscale = _mm512_set1_ps(scale);
     for (ptrdiff_t i = 0; i < rows; i++) {
         const float *xr = x + i * ldx;
         float *yr = y + i * ldy;
-        __m512 vmax = _mm512_set1_ps(-INFINITY);
-        for (ptrdiff_t j = 0; j < full; j += 16)
-            vmax = _mm512_max_ps(vmax, _mm512_mul_ps(vsg, _mm512_loadu_ps(xr + j)));
-        if (tail)
-            vmax = _mm512_mask_max_ps(vmax, tail, vmax,
-                                      _mm512_mul_ps(vsg, _mm512_maskz_loadu_ps(tail, xr + full)));
-        const float xm = sg * _mm512_reduce_max_ps(vmax);
+        const float xm = FN(reg_row_xm)(xr, full, tail, scale < 0);
         float m, r;
         if (!FN(shift_of)(scale, xm, &m, &r)) {
             FN(wide_row)(xr, yr, n, scale, xm, log);
             continue;
         }
         const __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r);
-        __m512 vsum = _mm512_setzero_ps();
-        for (ptrdiff_t j = 0; j < full; j += 16) {
-            const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(xr + j), vscale, vm, vr));
-            if (!log)
-                _mm512_storeu_ps(yr + j, e);
-            vsum = _mm512_add_ps(vsum, e);
-        }
+        __m512 vsum = FN(reg_exp_sum)(xr, yr, 0, full < PSM_REG_BLOCK ? full : PSM_REG_BLOCK,
+                                      vscale, vm, vr, log);
         if (tail) {
             const __m512 e = FN(exp16)(
                 FN(shifted16)(_mm512_maskz_loadu_ps(tail, xr + full), vscale, vm, vr));
@@ -94,10 +131,23 @@ static void FN(reg_rows)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
                 _mm512_mask_storeu_ps(yr + full, tail, e);
             vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
         }
-        const float sum = _mm512_reduce_add_ps(vsum);
+        double sum;
+        if (full <= PSM_REG_BLOCK) {    /* one block: summed in float lanes */
+            sum = _mm512_reduce_add_ps(vsum);
+        } else {                        /* blocks, each added in double lanes */
+            __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+            FN(add_to_double)(vsum, &lo, &hi);
+            for (ptrdiff_t j0 = PSM_REG_BLOCK; j0 < full; j0 += PSM_REG_BLOCK) {
+                const ptrdiff_t j1 = full - j0 < PSM_REG_BLOCK ? full : j0 + PSM_REG_BLOCK;
+                FN(add_to_double)(FN(reg_exp_sum)(xr, yr, j0, j1, vscale, vm, vr, log), &lo, &hi);
+            }
+            sum = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+        }
         if (!log) {
+            /* at most 16 terms a lane, or 64 (softmax_body.h: resum) */
+            const double resum_below = n <= 16 * 16 ? PSM_RESUM_SHORT : PSM_RESUM;
             const __m512 c = _mm512_set1_ps(
-                (float)(1.0 / (sum < PSM_RESUM_SHORT ? FN(resum)(yr, n) : (double)sum)));
+                (float)(1.0 / (sum < resum_below ? FN(resum)(yr, n) : sum)));
             for (ptrdiff_t j = 0; j < full; j += 16)
                 _mm512_storeu_ps(yr + j, _mm512_mul_ps(_mm512_loadu_ps(yr + j), c));
             if (tail)
@@ -109,7 +159,7 @@ static void FN(reg_rows)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
                 double ones, others = FN(split_exp_sum)(xr, n, scale, m, r, &ones);
                 cl = FN(log_split_sum_in_base)(ones, others);
             } else {
-                cl = FN(log_split_sum_in_base)(0, (double)sum);
+                cl = FN(log_split_sum_in_base)(0, sum);
             }
             const __m512 c = _mm512_set1_ps(cl);
             for (ptrdiff_t j = 0; j < full; j += 16)
