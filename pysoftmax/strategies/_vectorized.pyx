@@ -4,17 +4,31 @@
 Design: the C kernels (src/kernels.h, declared for Cython in
 src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or one
 block of at most PSM_COLS columns of a non-last-axis problem; these
-functions run them over a whole canonical array, in parallel with prange.
-The Python layer (strategies/vectorized.py) has already checked dtype and
-layout.  Forward kernels compute the softmax of scale*x, with the
-approximate exp if approx.  On one thread no OpenMP parallel region is
-entered at all: in a forked child libgomp's would hang (_openmp.pyx).
+functions run them over a whole canonical array, in parallel: rows with
+psm_parallel_for (src/psm_pool.h: the caller never waits for a thread that
+has not started, which an OpenMP region's end does, for a time slice of a
+busy machine), columns and gradients with prange.  The Python layer
+(strategies/vectorized.py) has already checked dtype and layout.  Forward
+kernels compute the softmax of scale*x, with the approximate exp if approx.
+On one thread no OpenMP parallel region is entered at all: in a forked child
+libgomp's would hang (_openmp.pyx).
 """
 from cython cimport floating
 from cython.parallel cimport prange
 
 from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
                       psm_rows)
+
+
+cdef extern from "psm_pool.h":
+    ctypedef void (*psm_task)(void *ctx, ptrdiff_t chunk) noexcept nogil
+    void psm_parallel_for(psm_task task, void *ctx, ptrdiff_t chunks, int threads) nogil
+
+
+# Chunks of rows per thread: more than one, so that a thread that starts late
+# (a busy machine) leaves its share to the others (psm_pool.h).
+cdef enum:
+    CHUNKS_PER_THREAD = 4
 
 
 def init(str isa):
@@ -38,6 +52,27 @@ cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *m
                         r1 - r0, n, scale, log, approx)
 
 
+cdef struct RowsJob:       # one call of rows(), for its chunks (_rows_chunk)
+    const void *x
+    const unsigned char *mask
+    void *y
+    Py_ssize_t ldx, ldmask, ldy, n_rows, n, chunks
+    double scale              # float's scale converts to double and back exactly
+    int log, approx, is_double
+
+
+cdef void _rows_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
+    """Chunk c of the job: rows [c * n_rows // chunks, (c + 1) * n_rows // chunks)."""
+    cdef RowsJob *job = <RowsJob *>ctx
+    cdef Py_ssize_t r0 = c * job.n_rows // job.chunks, r1 = (c + 1) * job.n_rows // job.chunks
+    if job.is_double:
+        _rows(<const double *>job.x, job.ldx, job.mask, job.ldmask, <double *>job.y, job.ldy,
+              r0, r1, job.n, job.scale, job.log, job.approx)
+    else:
+        _rows(<const float *>job.x, job.ldx, job.mask, job.ldmask, <float *>job.y, job.ldy,
+              r0, r1, job.n, <float>job.scale, job.log, job.approx)
+
+
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          floating[:, :] y,            # OUT (rows, n), each row contiguous; may be x
          bint log, int n_threads,
@@ -45,14 +80,16 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
     """y[i] = softmax(scale * x[i]) (log_softmax if log) for every row i; n >= 1.
 
-    With `where`, only the elements where it is nonzero take part.  Each
-    thread takes one contiguous chunk of rows (the C kernel pipelines the
+    With `where`, only the elements where it is nonzero take part.  The
+    rows are cut into contiguous chunks, CHUNKS_PER_THREAD a thread, which
+    the threads of psm_parallel_for claim in turn (the C kernel pipelines the
     rows of a chunk); a row's result does not depend on the chunking.
     """
-    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1], c, r0, r1
+    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
     cdef Py_ssize_t ldx, ldy, ldmask = 0
-    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
+    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD, n_rows)
     cdef const unsigned char *mask = NULL
+    cdef RowsJob job
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
     if x.strides[0] % sizeof(floating) or y.strides[0] % sizeof(floating):
@@ -70,13 +107,15 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     if where is not None:
         mask = &where[0, 0]
     with nogil:
-        if chunks == 1:      # no parallel region (none may run in a forked child)
+        if n_threads <= 1:   # all on this thread
             _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, 0, n_rows, n, scale, log, approx)
         else:
-            for c in prange(chunks, num_threads=n_threads, schedule='static'):
-                r0 = c * n_rows // chunks
-                r1 = (c + 1) * n_rows // chunks
-                _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, r0, r1, n, scale, log, approx)
+            job.x, job.mask, job.y = &x[0, 0], mask, &y[0, 0]
+            job.ldx, job.ldmask, job.ldy = ldx, ldmask, ldy
+            job.n_rows, job.n, job.chunks = n_rows, n, chunks
+            job.scale, job.log, job.approx = scale, log, approx
+            job.is_double = floating is double
+            psm_parallel_for(_rows_chunk, &job, chunks, n_threads)
 
 
 cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
