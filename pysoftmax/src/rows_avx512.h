@@ -10,8 +10,9 @@
  * one masked (no scalar tail), in three passes over the row while it is in
  * L1 (max; exp stored and summed; finish), and rows are independent, so the
  * out-of-order core overlaps one row's reductions with the next row's work.
- * Rows longer than PSM_REG_ROW (beyond L1) take the pipelined C kernel,
- * which reads them from L2 fewer times.
+ * Rows longer than PSM_REG_ROW (beyond L1) take the pipelined driver of
+ * the C kernel, which reads them from L2 fewer times, with its fused pass
+ * in intrinsics (reg_fused_pass).
  *
  * The exp is psm_expf's (the same reduction and polynomial, evaluated with
  * Horner's scheme), with 2^k applied by vscalefps: exact for normal
@@ -28,7 +29,7 @@
  * PSM_RESUM; log sums split below PSM_NEAR_ONE.
  */
 #ifndef PSM_REG_ROW
-#define PSM_REG_ROW 8192   /* longer rows: the pipelined C kernel (fewer passes over L2) */
+#define PSM_REG_ROW 8192   /* longer rows: the pipelined driver, reg_fused_pass */
 #endif
 #define PSM_REG_BLOCK 1024   /* floats summed in float lanes (64 a lane) before double */
 
@@ -184,4 +185,65 @@ static void FN(exp_avx512)(const float *x, float *y, ptrdiff_t n)   /* IN x[n], 
         _mm512_storeu_ps(y + j, FN(exp16)(_mm512_loadu_ps(x + j)));
     if (tail)
         _mm512_mask_storeu_ps(y + full, tail, FN(exp16)(_mm512_maskz_loadu_ps(tail, x + full)));
+}
+
+/* fused_pass (softmax_body.h) for rows longer than PSM_REG_ROW, the same
+   work in intrinsics: row i's exp, stored (softmax) and summed (blocks of
+   PSM_REG_BLOCK in float lanes, added in double lanes); if next, the max of
+   sg*xn folded into *mn (the max, or the negated min, of xn: no multiply);
+   if prev, row i-1 finished.  A NaN or +inf in the row makes the sum NaN
+   (exp16 keeps NaN). */
+static double FN(reg_fused_pass)(const float *x, float *y, ptrdiff_t n, float scale, float m,
+                                 float r, float sg, const float *xn, float *mn, float *yp,
+                                 const float *xp, float mp, float rp, float cp, int next,
+                                 int prev, int log)
+{
+    const ptrdiff_t full = n & ~(ptrdiff_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    const __m512 vscale = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r);
+    const __m512 vmp = _mm512_set1_ps(mp), vrp = _mm512_set1_ps(rp), vcp = _mm512_set1_ps(cp);
+    const int neg = sg < 0;
+    __m512 vx = _mm512_set1_ps(neg ? INFINITY : -INFINITY);   /* max, or min, of xn */
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (ptrdiff_t j0 = 0; j0 < full; j0 += PSM_REG_BLOCK) {
+        const ptrdiff_t j1 = full - j0 < PSM_REG_BLOCK ? full : j0 + PSM_REG_BLOCK;
+        __m512 vsum = _mm512_setzero_ps();
+        for (ptrdiff_t j = j0; j < j1; j += 16) {
+            const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(x + j), vscale, vm, vr));
+            if (!log)
+                _mm512_storeu_ps(y + j, e);
+            vsum = _mm512_add_ps(vsum, e);
+            if (next) {
+                const __m512 v = _mm512_loadu_ps(xn + j);
+                vx = neg ? _mm512_min_ps(vx, v) : _mm512_max_ps(vx, v);
+            }
+            if (prev)
+                _mm512_storeu_ps(yp + j, log ? _mm512_sub_ps(FN(shifted16)(_mm512_loadu_ps(xp + j),
+                                                                        vscale, vmp, vrp), vcp)
+                                             : _mm512_mul_ps(_mm512_loadu_ps(yp + j), vcp));
+        }
+        FN(add_to_double)(vsum, &lo, &hi);
+    }
+    if (tail) {
+        const __m512 e = FN(exp16)(
+            FN(shifted16)(_mm512_maskz_loadu_ps(tail, x + full), vscale, vm, vr));
+        if (!log)
+            _mm512_mask_storeu_ps(y + full, tail, e);
+        FN(add_to_double)(_mm512_maskz_mov_ps(tail, e), &lo, &hi);
+        if (next) {
+            const __m512 v = _mm512_maskz_loadu_ps(tail, xn + full);
+            vx = neg ? _mm512_mask_min_ps(vx, tail, vx, v) : _mm512_mask_max_ps(vx, tail, vx, v);
+        }
+        if (prev)
+            _mm512_mask_storeu_ps(
+                yp + full, tail,
+                log ? _mm512_sub_ps(FN(shifted16)(_mm512_maskz_loadu_ps(tail, xp + full), vscale,
+                                                  vmp, vrp), vcp)
+                    : _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, yp + full), vcp));
+    }
+    if (next) {
+        const float v = neg ? -_mm512_reduce_min_ps(vx) : _mm512_reduce_max_ps(vx);
+        *mn = v > *mn ? v : *mn;
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }

@@ -423,8 +423,14 @@ static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
             continue;
         }
         T mn = next ? sg * xn[0] : 0;
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+        (void)passes;
+        double sum = FN(reg_fused_pass)(xr, yr, n, scale, m, r, sg, xn, &mn, yp, xp, mp, rp, cp,
+                                        next, prev, log);
+#else
         double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, scale, m, r, sg, xn, &mn, yp,
                                                        xp, mp, rp, cp);
+#endif
         if (!log) {                        /* y[i] holds the row's exp */
             cp = (T)(1.0 / (sum < PSM_RESUM ? FN(resum)(yr, n) : sum));
         } else if (sum < PSM_NEAR_ONE) {   /* x[i] is intact until the next pass */
