@@ -3,10 +3,14 @@
 Imports: _config, _bench, dispatch.
 """
 import argparse
+import contextlib
+import datetime
+import io
 import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import tempfile
 
@@ -104,33 +108,81 @@ def tune(args):
 
 
 def bench(args):
-    """Time pysoftmax and its peers against a copy of the same bytes."""
+    """Time pysoftmax and its peers against a copy of the same bytes; with
+    --update, also write the run (tables, machine, targets) into a file."""
     if args.features:
         return bench_features(args)
+    if args.update:
+        try:
+            _bench.check_report(args.update)    # before measuring for minutes
+        except (OSError, ValueError) as exc:
+            print(f"pysoftmax bench: cannot update {args.update}: "
+                  f"{_reason(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
+            return 1
     strategies = _bench.default_strategies()
-    columns = strategies + list(_bench.PEERS)
-    all_results = []
+    columns = strategies[:1] + ["auto_out"] + strategies[1:] + list(_bench.PEERS)
+    all_results, sections = [], []
     for threads in args.threads:
         results = _bench.bench(dtype=args.dtype, threads=threads, op=args.op,
                                strategies=strategies, rounds=args.rounds)
         all_results += results
+        title = (f"{args.op}, {args.dtype}, {threads} thread(s): time / memcpy of the same "
+                 f"bytes (median of {args.rounds} rounds of best-of-n; lower is better)")
+        text = _bench.format_table(results, columns)
+        skipped = sorted({(c, why) for r in results for c, why in r["skipped"].items()})
+        text += "".join(f"\n  {c}: {why}" for c, why in skipped)
+        sections.append((title, text))
         if not args.json:
-            print(f"\n{args.op}, {args.dtype}, {threads} thread(s): time / memcpy of the same "
-                  f"bytes (median of {args.rounds} rounds of best-of-n; lower is better)")
-            print(_bench.format_table(results, columns))
-            skipped = sorted({(c, why) for r in results for c, why in r["skipped"].items()})
-            for c, why in skipped:
-                print(f"  {c}: {why}")
+            print(f"\n{title}\n{text}")
         if args.plot:
             path = args.plot if len(args.threads) == 1 else args.plot.replace(
                 ".png", f"-{threads}t.png")
             _bench.plot(results, [c for c in columns if any(c in r["seconds"] for r in results)],
                         path)
             print(f"plot written to {path}", file=sys.stderr)
+    cost = _bench.call_cost(rounds=args.rounds)
+    goals = _bench.targets(all_results, cost)
     if args.json:
-        json.dump(all_results, sys.stdout, indent=1)
+        json.dump({"results": all_results, "call_cost": cost}, sys.stdout, indent=1)
         print()
+    else:
+        print("\ntargets (issue 13):")
+        for text, met in goals:
+            print(f"  [{'met' if met else 'NOT met'}] {text}")
+    if args.update:
+        _bench.update_report(args.update, _report(args, sections, goals))
+        print(f"results written into {args.update}", file=sys.stderr)
     return 0
+
+
+def _report(args, sections, goals):
+    """The Markdown block `bench --update` writes: command, date, machine,
+    the tables and the targets."""
+    machine = io.StringIO()
+    with contextlib.redirect_stdout(machine):
+        info(args)
+    command = " ".join(["pysoftmax bench", "--threads", *map(str, args.threads), "--dtype",
+                        args.dtype, "--op", args.op, "--rounds", str(args.rounds),
+                        "--update", args.update])
+    lines = [f"Written by `{command}` on {datetime.date.today().isoformat()}, "
+             f"on this machine (`pysoftmax info`):", "", "```", machine.getvalue().rstrip(),
+             "```", "", f"CPU detail: {_cpu_line()}", ""]
+    for title, text in sections:
+        lines += [f"### {title}", "", "```", text, "```", ""]
+    lines += ["### Targets (issue 13)", ""]
+    lines += [f"- **{'met' if met else 'not met'}**: {text}" for text, met in goals]
+    return "\n".join(lines)
+
+
+def _cpu_line():
+    """Model name, cores and caches from lscpu where there is one."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    keep = ("Model name", "CPU(s)", "Thread(s) per core", "L1d cache", "L2 cache", "L3 cache")
+    return "; ".join(f"{k}: {fields[k].strip()}" for k in keep if k in fields)
 
 
 def bench_features(args):
@@ -195,6 +247,9 @@ def _main(argv):
                         "(default: %(default)s)")
     b.add_argument("--json", action="store_true", help="print machine-readable results")
     b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
+    b.add_argument("--update", metavar="FILE.md",
+                   help="also write the run into FILE.md, between its 'pysoftmax bench "
+                        "--update' markers (docs/benchmarks.md)")
     b.add_argument("--features", action="store_true",
                    help="instead: the cost of approx=, scale= and where= against a plain call")
     args = parser.parse_args(argv)
