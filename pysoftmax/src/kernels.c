@@ -207,11 +207,11 @@ const char *psm_isa(void)
 }
 
 #define PSM_EXPORT(t, kind, ret, name, params, args) .psm_##name##_##t = psm_##name##_##t,
+#define PSM_CONTROL_EXPORT(ret, name, params) .name = name,
 const psm_api *psm_exports(void)
 {
     static const psm_api api = {
-        .psm_init = psm_init,
-        .psm_isa = psm_isa,
+        PSM_CONTROL(PSM_CONTROL_EXPORT)
         PSM_KERNELS(PSM_EXPORT, float, f32)
         PSM_KERNELS(PSM_EXPORT, double, f64)
     };
