@@ -7,6 +7,7 @@ whether the problem wants one thread or all of them ('one' if one thread won,
 
 Imports: _context, _plan, _execute, _table, _select, _timing, strategies.
 """
+import os
 import statistics
 import sys
 import time
@@ -30,6 +31,20 @@ MAX_ELEMENTS = 1 << 21                     # larger samples are not measured
 TUNE_BUDGET = 90.0                         # seconds tune() measures at most, by default
 
 Candidate = namedtuple("Candidate", "strategy threads")   # a strategy's name, threads to use
+
+
+def busy_warning():
+    """A warning if this machine is busy (load average above half its cores),
+    else None: other processes' threads make ours wait, so a busy machine
+    measures 'one' thread faster than 'all' where an idle one would not."""
+    try:
+        load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):      # not on Linux
+        return None
+    if load <= cores / 2:
+        return None
+    return (f"warning: this machine is busy (load average {load:.1f} on {cores} cores): "
+            "the measurements on more than one thread suffer most; tune on an idle machine")
 
 
 def _sample(kind, n, rows):
@@ -81,6 +96,9 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
     same_bands = base.n_edges == list(TUNE_N_EDGES) and base.rows_edges == list(TUNE_ROWS_EDGES)
     table = Table(dict(base_rules) if same_bands else {}, TUNE_N_EDGES, TUNE_ROWS_EDGES,
                   cpu_fingerprint(), library_versions(), "tuned")
+    busy = busy_warning()
+    if progress and busy:
+        print(busy, file=progress)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for done, key in enumerate(cells):

@@ -526,3 +526,16 @@ def test_tune_on_another_cpus_base_keeps_none_of_its_rows():
                           threads=2, base=foreign, progress=None)
     assert table.rules and all(row.seconds for row in table.rules.values())
     assert table.foreign is None and dispatch.cpu_mismatch(table.cpu) is None
+
+
+def test_tune_warns_on_a_busy_machine(monkeypatch):
+    """Other processes' threads make a busy machine measure 'one' where an
+    idle one measures 'all': tune says so (the load average, not the result)."""
+    if not hasattr(os, "getloadavg") or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no load average or affinity here")
+    from pysoftmax import _tune
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores * 2.0, 0.0, 0.0))
+    assert "busy" in _tune.busy_warning()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert _tune.busy_warning() is None
