@@ -25,7 +25,7 @@ def info(args):
     cpu = dispatch.cpu_fingerprint()
     print(f"pysoftmax {versions['pysoftmax']}  (numpy {versions['numpy']}, "
           f"Python {platform.python_version()})")
-    print(f"CPU:        {cpu['model']} ({cpu['machine']}), ISA: {' '.join(cpu['flags']) or '-'}")
+    print(f"CPU:        {_cpu(cpu)}, ISA: {' '.join(cpu['flags']) or '-'}")
     print(f"kernels:    {config['isa']} instruction set, "
           f"OpenMP {'on' if config['openmp'] else 'off'}, {config['threads']} threads")
     if "mkl" in versions:
@@ -44,11 +44,21 @@ def info(args):
         label = f"{row.strategy}@{row.use_threads}"
         counts[label] = counts.get(label, 0) + 1
     print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
-          f"{table.cpu.get('model')!r}; rows per strategy@threads: "
+          f"{_cpu(table.cpu)}; rows per strategy@threads: "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    if table.foreign is not None:
+        print(f"            {table.foreign}: its rows are not used here, every call takes "
+              f"the fallback ({', '.join(dispatch.FALLBACK)}); `pysoftmax tune` makes a table "
+              "for this CPU")
     user = dispatch.user_table_path()
     print(f"            user table: {user if user.exists() else f'none ({user} does not exist)'}")
     return 0
+
+
+def _cpu(cpu):
+    """'AMD EPYC (x86_64, AuthenticAMD family 25 model 17)' from a CPU fingerprint."""
+    return (f"{cpu.get('model_name')!r} ({cpu.get('machine')}, {cpu.get('vendor')} "
+            f"family {cpu.get('family')} model {cpu.get('model')})")
 
 
 def _reason(exc):
@@ -78,16 +88,20 @@ def tune(args):
     def decision(row):
         return row.strategy, row.use_threads
 
-    changed = [key for key, row in table.rules.items()
-               if key in before.rules and decision(before.rules[key]) != decision(row)]
+    changed = [key for key, row in table.rules.items() if before.foreign is None
+               and key in before.rules and decision(before.rules[key]) != decision(row)]
     print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
     for key, row in sorted(table.rules.items()):
         mark = "  (changed)" if key in changed else ""
         print(f"{key.op:<12} {key.dtype:<8} {key.kind:<6} {table.band('n', key.n_band):<22} "
               f"{table.band('rows', key.rows_band):<18} {key.threads:>7}  "
               f"{row.strategy}@{row.use_threads}{mark}")
-    print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
-          "(a choice changes only where another was faster by more than 10%, in every round)")
+    if before.foreign is None:
+        print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table (a "
+              "choice changes only where another was faster by more than 10%, in every round)")
+    else:
+        print(f"{len(table.rules)} rows, measured here: the built-in table's are not used on "
+              f"this CPU ({before.foreign})")
     if failure is None:
         print(f"written to {path}")
         return 0

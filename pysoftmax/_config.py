@@ -40,8 +40,9 @@ def get_config():
     dict
         ``strategy`` ("auto" or a name), ``threads`` (used by the next call),
         ``approx`` (the default of the `approx` argument: False, exact exp),
-        ``openmp`` (built with OpenMP), ``isa`` (instruction set of the
-        vectorized kernels), ``dispatch`` (where the dispatch rules come from),
+        ``openmp`` (built with OpenMP), ``isa`` (instruction set of our C
+        kernels, which every strategy's compiled code calls),
+        ``dispatch`` (where the dispatch rules come from),
         ``versions`` (pysoftmax, numpy, and where loaded: ``mkl`` with
         ``mkl_cpu_path``, the code path MKL chose for this CPU, and
         ``mkl_vml_mode``; ``onednn``).

@@ -24,6 +24,7 @@ LAYERS = [
     "pysoftmax._problem",               # Problem: a call in canonical form
     "pysoftmax._plan",                  # argument checks -> Plan
     "pysoftmax.strategies._common",     # what the compiled strategies share
+    "pysoftmax.strategies._kernels",    # compiled: the one owner of the C kernels and their ISA
     "pysoftmax.strategies._vectorized",  # compiled drivers
     "pysoftmax.strategies._mkl",
     "pysoftmax.strategies._onednn",

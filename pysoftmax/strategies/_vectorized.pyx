@@ -2,7 +2,8 @@
 """Driver of the `vectorized` strategy.
 
 Design: the C kernels (src/kernels.h, declared for Cython in
-src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or one
+src/kernels.pxd; the bodies in src/softmax_body.h; called through their
+owner, _kernels.pyx) do a run of rows, or one
 block of at most PSM_COLS columns of a non-last-axis problem; these
 functions run them over a whole canonical array, in parallel with prange.
 The Python layer (strategies/vectorized.py) has already checked dtype and
@@ -10,16 +11,21 @@ layout.  Forward kernels compute the softmax of scale*x, with the
 approximate exp if approx.  On one thread no OpenMP parallel region is
 entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
-from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
-                      psm_rows)
+from kernels cimport (PSM_API_CAPSULE, PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_import,
+                      psm_isa, psm_masked_rows, psm_rows)
+
+from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
+
+psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
 
 
-def init(bint force_generic):
-    """Select the kernels for this CPU (or the portable ones); return the ISA name."""
-    return psm_init(force_generic).decode()
+def isa():
+    """The instruction set of the kernels this module calls (the owner's)."""
+    return psm_isa().decode()
 
 
 cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
