@@ -21,6 +21,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 LAYERS = [
     "pysoftmax._version",               # __version__
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
+    "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
     "pysoftmax._plan",                  # argument checks -> Plan
     "pysoftmax.strategies._common",     # what the compiled strategies share
