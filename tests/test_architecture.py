@@ -37,6 +37,7 @@ LAYERS = [
     "pysoftmax._table",                 # the table: format, files, CPU fingerprint
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
+    "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies
