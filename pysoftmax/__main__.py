@@ -108,7 +108,7 @@ def bench(args):
     if args.features:
         return bench_features(args)
     strategies = _bench.default_strategies()
-    columns = strategies + list(_bench.PEERS)
+    columns = strategies[:1] + ["fresh"] + strategies[1:] + list(_bench.PEERS)
     all_results = []
     for threads in args.threads:
         results = _bench.bench(dtype=args.dtype, threads=threads, op=args.op,

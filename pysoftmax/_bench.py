@@ -1,6 +1,7 @@
 """Timing harness behind `pysoftmax bench` and `pysoftmax tune`.
 
-Each case is timed for pysoftmax (auto and every strategy), for peers (the
+Each case is timed for pysoftmax (auto and every strategy, writing into a
+given `out=`; and `fresh`: auto returning a new array, as the peers do), for peers (the
 NumPy op sequence, scipy.special, and PyTorch and ONNX Runtime when they are
 importable) and for a copy of the same bytes (`numpy.copyto`, the
 memory-bound limit), all in one process: candidates are interleaved round by
@@ -129,6 +130,8 @@ def candidates(op, x, axis, strategies, peers, threads):
         else:
             calls[name] = (lambda s=(None if name == "auto" else name):
                            fn(x, axis=axis, out=out, strategy=s))
+            if name == "auto":          # the usual call: a new result each time
+                calls["fresh"] = lambda: fn(x, axis=axis)
     for name in peers:
         made = peer(name, op, x, axis, threads)
         if isinstance(made, str):

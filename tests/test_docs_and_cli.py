@@ -97,7 +97,8 @@ def test_cli_bench():
     for case in _bench.DEFAULT_CASES:
         assert case in result.stdout
     header = result.stdout.splitlines()[2].split()
-    for name in [*pysoftmax.available_strategies(), "numpy", "scipy", "memcpy", "auto/best"]:
+    for name in [*pysoftmax.available_strategies(), "fresh", "numpy", "scipy", "memcpy",
+                 "auto/best"]:
         assert name in header, header
     assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
 
@@ -282,7 +283,7 @@ def test_cli_bench_json():
     data = json.loads(result.stdout)
     assert [r["case"] for r in data] == list(_bench.DEFAULT_CASES)
     for r in data:
-        assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
+        assert {"auto", "fresh", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
 
 
 def test_asv_cases_are_the_bench_cases():
