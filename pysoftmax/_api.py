@@ -3,8 +3,9 @@
 Each call is planned (_plan: its arguments checked, the canonical problem),
 then a strategy and thread count are selected for the problem (_select), then
 the plan is executed with them (_execute).  The common call (a float32 or
-float64 array, the last axis, no other argument) first tries the fast path
-(_fast), which runs the same decision and kernel with none of those steps.
+float64 array, the last axis, no other argument but a plain `out`) first
+tries the fast path (_fast), which runs the same decision and kernel with
+none of those steps.
 
 Imports: _plan, _context, _select, _execute, _fast.
 """

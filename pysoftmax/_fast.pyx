@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The common call, fast: softmax(x) or log_softmax(x) of a float32 or
-float64 ndarray along its last axis, with no other argument, strategy
-automatic.
+float64 ndarray along its last axis, with no other argument (but an `out=`
+the kernel can write directly), strategy automatic.
 
 Such a call goes from softmax() to the C kernel in one function here, with
 no Plan, Problem, kernel views or strategy module on the way (the general
@@ -26,7 +26,8 @@ Bit-identical to the general path: the same kernel, arguments and chunking
 of rows over threads.  The inputs it takes: an exact ndarray (subclasses
 keep their own behaviour on the general path), native byte order, aligned,
 at least one element, C-contiguous or 2-D with contiguous rows.  The result
-is a new C-contiguous array, from the result pool when large (_pool).
+is a new C-contiguous array, from the result pool when large (_pool), or
+`out`: C-contiguous, x's shape and dtype, x itself or apart from it.
 
 Imports: _pool, _problem, strategies._vectorized, strategies, _openmp,
 _context, _select.
@@ -126,20 +127,57 @@ cdef bint _plan_rows(cnp.ndarray a, bint log, Rows *r) except -1:
     return True
 
 
+cdef bint _writes_into(cnp.ndarray a, out, const Rows *r):
+    """True if the kernel can write the result of x (`a`) straight into `out`:
+    an exact ndarray of x's shape and dtype, C-contiguous, aligned, writeable,
+    in native byte order, that is x itself (in place) or shares no byte with
+    x.  Anything else (a bad `out` too) is left to the general path."""
+    if type(out) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef int i, nd = cnp.PyArray_NDIM(a)
+    if (cnp.PyArray_NDIM(o) != nd or cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISALIGNED(o)
+            or not cnp.PyArray_ISWRITEABLE(o) or not cnp.PyArray_ISNOTSWAPPED(o)):
+        return False
+    for i in range(nd):
+        if cnp.PyArray_DIMS(o)[i] != cnp.PyArray_DIMS(a)[i]:
+            return False
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(a)
+    cdef char *x_lo = <char *>cnp.PyArray_DATA(a)
+    cdef char *x_hi = x_lo + r.n * itemsize
+    cdef char *o_lo = <char *>cnp.PyArray_DATA(o)
+    cdef char *o_hi = o_lo + r.rows * r.n * itemsize
+    if o_lo == x_lo and r.ldx == r.n:           # x itself: in place, as the kernel allows
+        return True
+    if r.ldx >= 0:
+        x_hi += (r.rows - 1) * r.ldx * itemsize
+    else:
+        x_lo += (r.rows - 1) * r.ldx * itemsize
+    return o_hi <= x_lo or x_hi <= o_lo
+
+
 def common_call(x, axis, out, dtype, where, scale, approx, strategy, bint log):
     """softmax(x) (log_softmax if log) if the call of these arguments is the
     common one and the vectorized strategy is what it gets, else None (let
-    the general path compute it)."""
+    the general path compute it).  The common call: x a float32 or float64
+    ndarray, the last axis, `out` None or an array the kernel can write
+    directly (_writes_into), no other argument."""
     cdef Rows r
-    if not (_enabled and type(x) is cnp.ndarray and out is None and dtype is None
-            and where is None and scale is None and approx is False and strategy is None
+    if not (_enabled and type(x) is cnp.ndarray and dtype is None and where is None
+            and scale is None and approx is False and strategy is None
             and _is_minus_one(axis)):
         return None
     a = <cnp.ndarray>x
     if not _plan_rows(a, log, &r) or r.threads == 0:
         return None
     type_num = cnp.PyArray_TYPE(a)
-    result = new_result(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), type_num)
+    if out is None:
+        result = new_result(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), type_num)
+    elif _writes_into(a, out, &r):
+        result = out
+    else:
+        return None
     cdef void *xp = cnp.PyArray_DATA(a)
     cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>result)
     if r.rows * r.n < NOGIL_MIN_ELEMENTS and r.threads == 1:

@@ -84,6 +84,13 @@ def test_same_bits_as_the_general_path(op, dtype, threads):
             assert_bits_equal(y, general(op, x))
             if y.ndim:
                 assert y.flags.c_contiguous and y.flags.writeable and not np.shares_memory(y, x)
+            if taken:                             # into out=, and in place
+                out = np.empty(x.shape, x.dtype)
+                assert OPS[op](x, out=out) is out
+                assert_bits_equal(out, y)
+                inplace = x.copy()
+                assert OPS[op](inplace, out=inplace) is inplace
+                assert_bits_equal(inplace, y)
 
 
 @given(x=hnp.arrays(st.sampled_from([np.float32, np.float64]),
@@ -107,8 +114,9 @@ def test_subclasses_keep_their_behaviour():
 
 
 def test_only_the_common_call_takes_it(monkeypatch):
-    """Any argument besides x sends the call the general way (the spy sees
-    vectorized.run), and so does a strategy set for the context."""
+    """Any argument besides x (but an out= the kernel can write directly)
+    sends the call the general way (the spy sees vectorized.run), and so
+    does a strategy set for the context."""
     ran = []
     for name, module in STRATEGIES.items():
         def spy(*args, _name=name, _run=module.run, **kwargs):
@@ -121,12 +129,26 @@ def test_only_the_common_call_takes_it(monkeypatch):
     pysoftmax.softmax(x)
     pysoftmax.softmax(x, -1)
     assert ran == []
-    for kwargs in [{"axis": 1}, {"axis": (1,)}, {"axis": np.int64(-1)}, {"out": np.empty_like(x)},
+    out = np.empty_like(x)
+    assert pysoftmax.softmax(x, out=out) is out and ran == []
+    assert_bits_equal(out, expected)
+    for kwargs in [{"axis": 1}, {"axis": (1,)}, {"axis": np.int64(-1)},
                    {"dtype": np.float32}, {"where": np.ones(16, bool)}, {"scale": 1.0},
-                   {"approx": np.False_}, {"strategy": "vectorized"}]:
+                   {"approx": np.False_}, {"strategy": "vectorized"},
+                   {"out": np.empty((8, 32), np.float32)[:, ::2]},
+                   {"out": np.empty_like(x).view(np.recarray)}]:
         ran.clear()
-        assert_bits_equal(pysoftmax.softmax(x, **kwargs)[...], expected)
+        assert_bits_equal(pysoftmax.softmax(x, **kwargs)[...].view(np.ndarray), expected)
         assert ran == ["vectorized"], kwargs
+    rows = np.concatenate([x, x[-1:]])            # x, and an out= one row further on
+    ran.clear()
+    pysoftmax.softmax(rows[:-1], out=rows[1:])    # partial overlap: x read from a copy
+    assert ran == ["vectorized"]
+    assert_bits_equal(rows[1:], expected)
+    for bad, error in [(np.empty((8, 15), np.float32), ValueError),
+                       (np.empty((8, 16), np.float64), TypeError)]:
+        with pytest.raises(error):
+            pysoftmax.softmax(x, out=bad)
     for name in ("reference", "auto"):
         with pysoftmax.strategy(name):
             ran.clear()
