@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import spy_on_runs
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,7 +15,6 @@ from threadpoolctl import threadpool_limits
 
 import pysoftmax
 from pysoftmax import _fast, dispatch
-from pysoftmax.strategies import STRATEGIES
 
 OPS = {"softmax": pysoftmax.softmax, "log_softmax": pysoftmax.log_softmax}
 
@@ -117,12 +117,7 @@ def test_only_the_common_call_takes_it(monkeypatch):
     """Any argument besides x (but an out= the kernel can write directly)
     sends the call the general way (the spy sees vectorized.run), and so
     does a strategy set for the context."""
-    ran = []
-    for name, module in STRATEGIES.items():
-        def spy(*args, _name=name, _run=module.run, **kwargs):
-            ran.append(_name)
-            return _run(*args, **kwargs)
-        monkeypatch.setattr(module, "run", spy)
+    ran = spy_on_runs(monkeypatch)
     x = _rng_array((8, 16), np.float32)
     expected = general("softmax", x)
     ran.clear()

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import run_in_threads
 
 import pysoftmax
 from pysoftmax import _pool
@@ -128,11 +129,7 @@ def test_threads_calling_at_once_get_blocks_of_their_own():
         except Exception as exc:                   # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(worker, 8)
     assert not errors
     for i, (x, y) in results.items():
         np.testing.assert_array_equal(y, pysoftmax.softmax(x, strategy="vectorized"))
