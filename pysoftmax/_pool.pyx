@@ -20,12 +20,15 @@ limit comes from PYSOFTMAX_RESULT_POOL (bytes) at import, DEFAULT_LIMIT
 otherwise, and set_limit() (pysoftmax.set_result_pool).  Results below
 MIN_BYTES are plain np.empty arrays: glibc already reuses blocks that small.
 
-Thread safety: the idle list is guarded by a lock, and no Python code runs
-while it is held.  fork(): the lock is taken around fork(), and the child
-starts with an empty idle list (its copies of the parent's idle blocks are
-freed) and a new lock; blocks in use by arrays the child inherited go back
-to the child's own pool.  At interpreter exit the idle blocks are freed, and
-blocks released after that are freed at once.
+Thread safety: the idle list is guarded by a lock, held only by C code that
+neither runs Python code nor releases the GIL (so no PoolBuffer can die
+while it is held, and a thread that holds the GIL, as one calling fork()
+does, never finds it held).  fork(): the child starts with an empty idle
+list (its copies of the parent's idle blocks are freed) and a new lock;
+blocks in use by arrays the child inherited go back to the child's own pool.
+(Holding the lock across fork() would deadlock a fork handler or garbage
+collection that frees a result meanwhile.)  At interpreter exit the idle
+blocks are freed, and blocks released after that are freed at once.
 
 Imports nothing of pysoftmax.
 """
@@ -151,9 +154,10 @@ cdef inline void _free_all(Block *blocks, int k) noexcept nogil:
         psm_block_free(blocks[i].ptr)
 
 
-cdef void *_acquire(size_t nbytes) noexcept:
+cdef void *_acquire(size_t nbytes, size_t *size) noexcept:
     """A block of nbytes (a multiple of PSM_BLOCK_ALIGN): an idle one of at least
-    that size and at most a quarter more, else a new one; NULL if out of memory."""
+    that size and at most a quarter more, else a new one; NULL if out of memory.
+    Its size goes to *size."""
     global _in_use_bytes, _in_use_blocks
     cdef Block freed[MAX_IDLE]
     cdef Block got
@@ -175,6 +179,7 @@ cdef void *_acquire(size_t nbytes) noexcept:
     if got.ptr != NULL:
         _in_use_bytes += got.nbytes
         _in_use_blocks += 1
+    size[0] = got.nbytes
     return got.ptr
 
 
@@ -222,15 +227,12 @@ cdef class PoolBuffer:
 cdef object _pooled(int nd, cnp.npy_intp *dims, cnp.dtype descr, size_t nbytes):
     """A C-contiguous, writeable array on a pooled block, or None if out of memory."""
     cdef size_t block = (nbytes + PSM_BLOCK_ALIGN - 1) // PSM_BLOCK_ALIGN * PSM_BLOCK_ALIGN
-    cdef void *ptr = _acquire(block)
-    cdef PoolBuffer owner
-    if ptr == NULL:
+    cdef PoolBuffer owner = PoolBuffer.__new__(PoolBuffer)   # first: it gives the block back
+    owner.ptr = _acquire(block, &owner._nbytes)
+    if owner.ptr == NULL:
         return None
-    owner = PoolBuffer.__new__(PoolBuffer)
-    owner.ptr = ptr
-    owner._nbytes = block
     Py_INCREF(descr)                 # psm_array_on steals it
-    arr = psm_array_on(descr, nd, dims, ptr)
+    arr = psm_array_on(descr, nd, dims, owner.ptr)
     cnp.set_array_base(arr, owner)   # owner lives as long as arr and its views
     return arr
 
@@ -350,17 +352,9 @@ def _set_idle_seconds(seconds):
     return previous
 
 
-def _before_fork():
-    PyThread_acquire_lock(_lock, WAIT_LOCK)
-
-
-def _after_fork_in_parent():
-    PyThread_release_lock(_lock)
-
-
 def _after_fork_in_child():
-    """A new lock (the parent's was held across fork), and no idle blocks:
-    the child's copies of the parent's are freed."""
+    """A new lock, and no idle blocks: the child's copies of the parent's are
+    freed."""
     global _lock
     cdef Block freed[MAX_IDLE]
     cdef int k
@@ -376,6 +370,5 @@ def _at_exit():
     trim()
 
 _limit = _limit_from_environment()
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                    after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)

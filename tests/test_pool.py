@@ -60,6 +60,19 @@ def test_pooled_result_is_an_ordinary_array_with_the_same_values(op, dtype):
     assert pickle.loads(pickle.dumps(y))[0, 0] == 7
 
 
+def test_an_idle_block_serves_a_somewhat_smaller_result():
+    in_use = _pool.stats()["in_use_bytes"]
+    big = _pool.empty((10 << 20,), np.uint8)
+    address, size = _address(big), big.base.nbytes
+    del big
+    smaller = _pool.empty((9 << 20,), np.uint8)        # at least 4/5 of the block
+    assert (_address(smaller), smaller.base.nbytes) == (address, size)
+    assert _pool.stats()["in_use_bytes"] == in_use + size
+    del smaller
+    assert _pool.stats()["in_use_bytes"] == in_use
+    assert _pool.empty((6 << 20,), np.uint8).base.nbytes == 6 << 20     # less: a new block
+
+
 def test_small_results_and_the_pool_off_are_plain_numpy_arrays():
     assert pysoftmax.softmax(_x(shape=(4, 8))).base is None
     assert pysoftmax.set_result_pool(0) == _pool.DEFAULT_LIMIT
