@@ -46,7 +46,7 @@ cnp.import_array()
 
 # Below this many elements the kernel runs with the GIL held, as NumPy's
 # ufuncs do for small arrays: releasing it costs more than the kernel.
-DEF NOGIL_MIN_ELEMENTS = 4096
+cdef enum: NOGIL_MIN_ELEMENTS = 4096
 
 cdef bint _enabled = True
 cdef object _minus_one = -1

@@ -104,7 +104,7 @@ cdef extern from *:
 MIN_BYTES = 4 << 20              # smaller results: np.empty (NumPy's own huge-page threshold)
 DEFAULT_LIMIT = 256 << 20        # idle bytes kept by default
 IDLE_SECONDS = 1.0               # an idle block older than this is freed
-DEF MAX_IDLE = 32                # idle blocks kept at most (each >= MIN_BYTES)
+cdef enum: MAX_IDLE = 32         # idle blocks kept at most (each >= MIN_BYTES)
 
 
 cdef struct Block:
