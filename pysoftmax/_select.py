@@ -93,7 +93,10 @@ def threads_to_use(use, problem, threads):
     return max(1, min(threads, problem.n * problem.rows // MIN_ELEMENTS_PER_THREAD))
 
 
-_choices = {}            # (problem, requested, threads) -> Choice; emptied by load()
+# (problem, requested, threads) -> Choice; emptied by load().  _fast keeps the
+# common call's decisions here too, under 5-tuples of ints, so that they are
+# forgotten with these: emptied in place, never rebound.
+_choices = {}
 _CHOICES_MAX = 4096
 # and in a forked child, where the threads and strategies usable differ
 os.register_at_fork(after_in_child=_choices.clear)
