@@ -20,6 +20,15 @@
  *   ONE      the params only; one kernel (exact exp).
  * args names the params in order, for the call.
  *
+ * One owner (issue 13): the compiled module pysoftmax.strategies._kernels
+ * alone links kernels.c (built with hidden symbols: nothing of it is
+ * exported) and publishes psm_exports(), a table of the entry points, in a
+ * capsule.  Every other extension is compiled with -DPSM_IMPORT: there this
+ * header declares each entry point as a static pointer of the same name and
+ * signature, filled from that table by psm_import() when the module is
+ * imported.  So a call reads the same way in both, and every extension
+ * runs the one ISA choice of the process (psm_init, psm_isa).
+ *
  * Adding a kernel: write its body as a static function FN(name) (in
  * softmax_body.h, which is instantiated with both exps, or for a ONE kernel
  * in support_body.h, exact exp only), add its line to PSM_KERNELS, and
@@ -35,12 +44,16 @@
 
 #define PSM_COLS 256   /* columns per call of the cols kernels (stack scratch) */
 
-/* Choose the implementation: isa names an instruction set, "generic" (the
-   portable kernels), "avx2" (AVX2+FMA) or "avx512" (AVX-512 F/BW/DQ/VL), or
-   is "auto" or NULL for the best this CPU supports; a set the CPU lacks gives
-   the best one below it.  Returns the name of the set chosen, or NULL (and
-   changes nothing) for an unknown name. */
-const char *psm_init(const char *isa);
+/* The entry points besides the kernels, as X(ret, name, params). */
+#define PSM_CONTROL(X)                                                              \
+    /* Choose the implementation: isa names an instruction set, "generic" (the     \
+       portable kernels), "avx2" (AVX2+FMA) or "avx512" (AVX-512 F/BW/DQ/VL), or    \
+       is "auto" or NULL for the best this CPU supports; a set the CPU lacks gives  \
+       the best one below it.  Returns the name of the set chosen, or NULL (and     \
+       changes nothing) for an unknown name. */                                     \
+    X(const char *, psm_init, (const char *isa))                                    \
+    /* The name of the instruction set in use (psm_init's last answer). */          \
+    X(const char *, psm_isa, (void))
 
 /* Strides (ld*) and sizes are in elements, ptrdiff_t; rows >= 1, n >= 1. */
 #define PSM_KERNELS(X, T, t)                                                                   \
@@ -94,10 +107,54 @@ const char *psm_init(const char *isa);
 #define PSM_ENTRY_PARAMS_APPROX(params) (PSM_UNPAREN params, int approx)
 #define PSM_ENTRY_PARAMS_ONE(params) params
 
+/* The table of the entry points that the owner publishes: a pointer for
+   each, named as the entry point. */
+#define PSM_POINTER(t, kind, ret, name, params, args) \
+    ret (*psm_##name##_##t) PSM_ENTRY_PARAMS_##kind(params);
+#define PSM_CONTROL_POINTER(ret, name, params) ret (*name) params;
+typedef struct psm_api {
+    PSM_CONTROL(PSM_CONTROL_POINTER)
+    PSM_KERNELS(PSM_POINTER, float, f32)
+    PSM_KERNELS(PSM_POINTER, double, f64)
+} psm_api;
+
+/* The name of the capsule holding the owner's psm_exports(). */
+#define PSM_API_CAPSULE "pysoftmax.strategies._kernels.api"
+
+#ifndef PSM_IMPORT
+#define PSM_CONTROL_DECLARE(ret, name, params) ret name params;
+PSM_CONTROL(PSM_CONTROL_DECLARE)
+#undef PSM_CONTROL_DECLARE
 #define PSM_DECLARE(t, kind, ret, name, params, args) \
     ret psm_##name##_##t PSM_ENTRY_PARAMS_##kind(params);
 PSM_KERNELS(PSM_DECLARE, float, f32)
 PSM_KERNELS(PSM_DECLARE, double, f64)
 #undef PSM_DECLARE
+/* The table of all entry points, for the extensions built with PSM_IMPORT. */
+const psm_api *psm_exports(void);
+
+#else   /* an extension that calls the owner's kernels: a static pointer each */
+#define PSM_STATIC(...) static PSM_POINTER(__VA_ARGS__)
+#define PSM_CONTROL_STATIC(...) static PSM_CONTROL_POINTER(__VA_ARGS__)
+PSM_CONTROL(PSM_CONTROL_STATIC)
+PSM_KERNELS(PSM_STATIC, float, f32)
+PSM_KERNELS(PSM_STATIC, double, f64)
+#undef PSM_STATIC
+#undef PSM_CONTROL_STATIC
+
+/* Take every entry point from the owner's table (the capsule's pointer);
+   before any call. */
+#define PSM_TAKE(t, kind, ret, name, params, args) psm_##name##_##t = api->psm_##name##_##t;
+#define PSM_CONTROL_TAKE(ret, name, params) name = api->name;
+static void psm_import(const void *table)
+{
+    const psm_api *api = (const psm_api *)table;
+    PSM_CONTROL(PSM_CONTROL_TAKE)
+    PSM_KERNELS(PSM_TAKE, float, f32)
+    PSM_KERNELS(PSM_TAKE, double, f64)
+}
+#undef PSM_TAKE
+#undef PSM_CONTROL_TAKE
+#endif
 
 #endif

@@ -27,6 +27,9 @@ typedef void (*psm_task)(void *ctx, ptrdiff_t chunk);
    caller one of them (threads <= 1 or chunks <= 1: all on the caller).  One
    call at a time uses the workers: a call made while another runs (from
    another thread, or from inside a task) runs on its caller alone. */
+#if defined(__GNUC__)
+__attribute__((visibility("hidden")))   /* an extension's own, never exported */
+#endif
 void psm_parallel_for(psm_task task, void *ctx, ptrdiff_t chunks, int threads);
 
 #endif

@@ -2,7 +2,8 @@
 """Driver of the `vectorized` strategy.
 
 Design: the C kernels (src/kernels.h, declared for Cython in
-src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or one
+src/kernels.pxd; the bodies in src/softmax_body.h; called through their
+owner, _kernels.pyx) do a run of rows, or one
 block of at most PSM_COLS columns of a non-last-axis problem; these
 functions run them over a whole canonical array, in parallel: rows with
 psm_parallel_for (src/psm_pool.h: the caller never waits for a thread that
@@ -10,14 +11,21 @@ has not started, which an OpenMP region's end does, for a time slice of a
 busy machine), columns and gradients with prange.  The Python layer
 (strategies/vectorized.py) has already checked dtype and layout.  Forward
 kernels compute the softmax of scale*x, with the approximate exp if approx.
-On one thread no OpenMP parallel region is entered at all: in a forked child
-libgomp's would hang (_openmp.pyx).
+forward_rows_f32/_f64 (declared in _vectorized.pxd) run the plain forward
+rows for callers in C: the common call's fast path (_fast.pyx), which thus
+runs exactly what rows() runs.  On one thread no OpenMP parallel region is
+entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
-from kernels cimport (PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
-                      psm_rows)
+from kernels cimport (PSM_API_CAPSULE, PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_import,
+                      psm_isa, psm_masked_rows, psm_rows)
+
+from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
+
+psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
 
 
 cdef extern from "psm_pool.h":
@@ -31,13 +39,9 @@ cdef enum:
     CHUNKS_PER_THREAD = 4
 
 
-def init(str isa):
-    """Select the kernels of instruction set `isa` ("generic", "avx2", "avx512"
-    or "auto"), capped by what this CPU supports; return the name of the set
-    chosen, or None for an unknown name (nothing changes then)."""
-    cdef bytes name = isa.encode()
-    cdef const char *chosen = psm_init(name)
-    return None if chosen == NULL else chosen.decode()
+def isa():
+    """The instruction set of the kernels this module calls (the owner's)."""
+    return psm_isa().decode()
 
 
 cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
@@ -52,7 +56,7 @@ cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *m
                         r1 - r0, n, scale, log, approx)
 
 
-cdef struct RowsJob:       # one call of rows(), for its chunks (_rows_chunk)
+cdef struct RowsJob:       # one call of _rows_parallel, for its chunks (_rows_chunk)
     const void *x
     const unsigned char *mask
     void *y
@@ -73,6 +77,39 @@ cdef void _rows_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
               r0, r1, job.n, <float>job.scale, job.log, job.approx)
 
 
+cdef void _rows_parallel(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
+                         Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t n_rows,
+                         Py_ssize_t n, floating scale, int log, int approx,
+                         int n_threads) noexcept nogil:
+    """All n_rows >= 1 rows, in contiguous chunks, CHUNKS_PER_THREAD a thread,
+    which the threads of psm_parallel_for claim in turn (the C kernel
+    pipelines the rows of a chunk); a row's result does not depend on the
+    chunking.  One thread runs them all here, with no other thread."""
+    cdef RowsJob job
+    if n_threads <= 1:
+        _rows(x, ldx, mask, ldmask, y, ldy, 0, n_rows, n, scale, log, approx)
+        return
+    job.x, job.mask, job.y = x, mask, y
+    job.ldx, job.ldmask, job.ldy = ldx, ldmask, ldy
+    job.n_rows, job.n = n_rows, n
+    job.chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD, n_rows)
+    job.scale, job.log, job.approx = scale, log, approx
+    job.is_double = floating is double
+    psm_parallel_for(_rows_chunk, &job, job.chunks, n_threads)
+
+
+cdef void forward_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
+                           Py_ssize_t n_rows, Py_ssize_t n, int log,
+                           int n_threads) noexcept nogil:
+    _rows_parallel(x, ldx, NULL, 0, y, ldy, n_rows, n, <float>1, log, 0, n_threads)
+
+
+cdef void forward_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
+                           Py_ssize_t n_rows, Py_ssize_t n, int log,
+                           int n_threads) noexcept nogil:
+    _rows_parallel(x, ldx, NULL, 0, y, ldy, n_rows, n, <double>1, log, 0, n_threads)
+
+
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          floating[:, :] y,            # OUT (rows, n), each row contiguous; may be x
          bint log, int n_threads,
@@ -80,16 +117,10 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
     """y[i] = softmax(scale * x[i]) (log_softmax if log) for every row i; n >= 1.
 
-    With `where`, only the elements where it is nonzero take part.  The
-    rows are cut into contiguous chunks, CHUNKS_PER_THREAD a thread, which
-    the threads of psm_parallel_for claim in turn (the C kernel pipelines the
-    rows of a chunk); a row's result does not depend on the chunking.
-    """
+    With `where`, only the elements where it is nonzero take part."""
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
     cdef Py_ssize_t ldx, ldy, ldmask = 0
-    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD, n_rows)
     cdef const unsigned char *mask = NULL
-    cdef RowsJob job
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
     if x.strides[0] % sizeof(floating) or y.strides[0] % sizeof(floating):
@@ -107,15 +138,8 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     if where is not None:
         mask = &where[0, 0]
     with nogil:
-        if n_threads <= 1:   # all on this thread
-            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, 0, n_rows, n, scale, log, approx)
-        else:
-            job.x, job.mask, job.y = &x[0, 0], mask, &y[0, 0]
-            job.ldx, job.ldmask, job.ldy = ldx, ldmask, ldy
-            job.n_rows, job.n, job.chunks = n_rows, n, chunks
-            job.scale, job.log, job.approx = scale, log, approx
-            job.is_double = floating is double
-            psm_parallel_for(_rows_chunk, &job, chunks, n_threads)
+        _rows_parallel(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, n_rows, n, scale, log,
+                       approx, n_threads)
 
 
 cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,

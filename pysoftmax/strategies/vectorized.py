@@ -1,8 +1,9 @@
 """Strategy `vectorized`: fused, SIMD, multithreaded kernels of our own.
 
 One pass structure per row while it is in cache (max; exp and sum, storing
-exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
-non-last axis.  The C kernels are in src/, their Cython driver in
+exp; scale), rows in parallel (a small thread pool); a column-blocked kernel for a
+non-last axis.  The C kernels are in src/, owned by _kernels.pyx (which
+every strategy's compiled code calls), their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
 approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
@@ -24,7 +25,7 @@ CONTIGUOUS = False   # rows with their own strides are fine
 
 
 try:
-    from . import _vectorized
+    from . import _kernels, _vectorized
 except ImportError as exc:   # a broken build: say why, keep the rest working
     _vectorized = None
     _import_error = f"cannot import the compiled kernels: {exc}"
@@ -32,21 +33,22 @@ except ImportError as exc:   # a broken build: say why, keep the rest working
 else:
     _import_error = None
     _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower() or "auto"
-    ISA = _vectorized.init(_isa_request)
+    ISA = _kernels.init(_isa_request)
     if ISA is None:
         warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not one of {ISAS + ('auto',)}; "
                       "using 'auto'", RuntimeWarning, stacklevel=2)
-        ISA = _vectorized.init("auto")
-    BEST_ISA = _vectorized.init("auto")
-    _vectorized.init(ISA)
+        ISA = _kernels.init("auto")
+    BEST_ISA = _kernels.init("auto")
+    _kernels.init(ISA)
 
 
 def set_isa(isa="auto"):
     """Use the kernels of instruction set `isa` (one of ISAS, or "auto" for the
     best this CPU supports), capped by what the CPU supports.
 
-    For tests: it switches the kernels of the whole process. Returns the
-    instruction set now in use.
+    For tests: it switches the kernels of the whole process, those the other
+    strategies call too (one owner: _kernels.pyx). Returns the instruction
+    set now in use.
 
     >>> set_isa("generic")
     'generic'
@@ -54,7 +56,7 @@ def set_isa(isa="auto"):
     True
     """
     global ISA
-    chosen = _vectorized.init(isa)
+    chosen = _kernels.init(isa)
     if chosen is None:
         raise ValueError(f"unknown instruction set {isa!r}: not one of {ISAS + ('auto',)}")
     ISA = chosen
