@@ -69,18 +69,24 @@ PSM_INLINE __m512 FN(shifted16)(__m512 x, __m512 scale, __m512 m, __m512 r)
     return EXACT_PRODUCTS ? _mm512_sub_ps(d, r) : d;
 }
 
-/* The sum of e = exp(SHIFTED(scale, x, m, r)) over the full vectors of
-   [j0, j1) of a row, each e stored to yr (softmax) or not (log). */
+/* e = exp(SHIFTED(scale, x, m, r)) of the 16 floats at x, stored to y
+   (softmax) or not (log). */
+PSM_INLINE __m512 FN(exp_store16)(const float *x, float *y, __m512 scale, __m512 m, __m512 r,
+                                  int log)
+{
+    const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(x), scale, m, r));
+    if (!log)
+        _mm512_storeu_ps(y, e);
+    return e;
+}
+
+/* The sum of exp_store16 over the full vectors of [j0, j1) of a row. */
 PSM_INLINE __m512 FN(reg_exp_sum)(const float *xr, float *yr, ptrdiff_t j0, ptrdiff_t j1,
                                   __m512 scale, __m512 m, __m512 r, int log)
 {
     __m512 sum = _mm512_setzero_ps();
-    for (ptrdiff_t j = j0; j < j1; j += 16) {
-        const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(xr + j), scale, m, r));
-        if (!log)
-            _mm512_storeu_ps(yr + j, e);
-        sum = _mm512_add_ps(sum, e);
-    }
+    for (ptrdiff_t j = j0; j < j1; j += 16)
+        sum = _mm512_add_ps(sum, FN(exp_store16)(xr + j, yr + j, scale, m, r, log));
     return sum;
 }
 
@@ -209,10 +215,7 @@ static double FN(reg_fused_pass)(const float *x, float *y, ptrdiff_t n, float sc
         const ptrdiff_t j1 = full - j0 < PSM_REG_BLOCK ? full : j0 + PSM_REG_BLOCK;
         __m512 vsum = _mm512_setzero_ps();
         for (ptrdiff_t j = j0; j < j1; j += 16) {
-            const __m512 e = FN(exp16)(FN(shifted16)(_mm512_loadu_ps(x + j), vscale, vm, vr));
-            if (!log)
-                _mm512_storeu_ps(y + j, e);
-            vsum = _mm512_add_ps(vsum, e);
+            vsum = _mm512_add_ps(vsum, FN(exp_store16)(x + j, y + j, vscale, vm, vr, log));
             if (next) {
                 const __m512 v = _mm512_loadu_ps(xn + j);
                 vx = neg ? _mm512_min_ps(vx, v) : _mm512_max_ps(vx, v);
