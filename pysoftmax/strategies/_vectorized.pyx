@@ -34,9 +34,13 @@ cdef extern from "psm_pool.h":
 
 
 # Chunks of rows per thread: more than one, so that a thread that starts late
-# (a busy machine) leaves its share to the others (psm_pool.h).
+# (a busy machine) leaves its share to the others (psm_pool.h); but rows per
+# chunk at least CHUNK_ROWS where that still gives each thread one: the C
+# kernel pipelines the rows of a chunk (8 rows of 128256 on 2 threads: 2
+# chunks of 4 pipelined rows, not 8 rows in 3 passes each).
 cdef enum:
     CHUNKS_PER_THREAD = 4
+    CHUNK_ROWS = 4
 
 
 def isa():
@@ -81,10 +85,10 @@ cdef void _rows_parallel(const floating *x, Py_ssize_t ldx, const unsigned char 
                          Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t n_rows,
                          Py_ssize_t n, floating scale, int log, int approx,
                          int n_threads) noexcept nogil:
-    """All n_rows >= 1 rows, in contiguous chunks, CHUNKS_PER_THREAD a thread,
-    which the threads of psm_parallel_for claim in turn (the C kernel
-    pipelines the rows of a chunk); a row's result does not depend on the
-    chunking.  One thread runs them all here, with no other thread."""
+    """All n_rows >= 1 rows, in contiguous chunks (up to CHUNKS_PER_THREAD a
+    thread), which the threads of psm_parallel_for claim in turn; a row's
+    result does not depend on the chunking.  One thread runs them all here,
+    with no other thread."""
     cdef RowsJob job
     if n_threads <= 1:
         _rows(x, ldx, mask, ldmask, y, ldy, 0, n_rows, n, scale, log, approx)
@@ -92,7 +96,8 @@ cdef void _rows_parallel(const floating *x, Py_ssize_t ldx, const unsigned char 
     job.x, job.mask, job.y = x, mask, y
     job.ldx, job.ldmask, job.ldy = ldx, ldmask, ldy
     job.n_rows, job.n = n_rows, n
-    job.chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD, n_rows)
+    job.chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD,
+                     max(<Py_ssize_t>n_threads, n_rows // CHUNK_ROWS), n_rows)
     job.scale, job.log, job.approx = scale, log, approx
     job.is_double = floating is double
     psm_parallel_for(_rows_chunk, &job, job.chunks, n_threads)
