@@ -179,9 +179,12 @@ typedef struct {
    over AVX2 here; 512-bit vectors halve the instructions of the exp loops,
    so the out-of-order window covers twice the elements of their long
    dependency chain. */
-#if defined(__clang__)
+#if defined(__clang__) && __clang_major__ >= 18   /* evex512: 512-bit vectors (AVX10 era) */
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma," \
                                                    "evex512"))), apply_to = function)
+#elif defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma,prefer-vector-width=512")
