@@ -22,28 +22,41 @@ settings.register_profile("ci", deadline=None, max_examples=200, derandomize=Tru
                           suppress_health_check=_SLOW_OK)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
-# Every strategy the package defines, plus the vectorized kernels forced onto
-# the portable instruction set. A strategy that cannot run here fails its
-# tests (it is never skipped): CI must exercise all of them.
-STRATEGY_PARAMS = sorted(pysoftmax.available_strategies()) + ["vectorized-generic"]
+# Every strategy the package defines (vectorized on the best instruction set
+# of this CPU), plus the vectorized kernels forced onto each other set the
+# CPU supports ("vectorized-generic", "vectorized-avx2"). A strategy that
+# cannot run here fails its tests (it is never skipped): CI must exercise all
+# of them.
+ISAS = vectorized.supported_isas()
+STRATEGY_NAMES = sorted(pysoftmax.available_strategies())
+STRATEGY_PARAMS = STRATEGY_NAMES + [
+    f"vectorized-{isa}" for isa in ISAS if isa != vectorized.BEST_ISA]
 
 
 @pytest.fixture(params=STRATEGY_PARAMS)
 def strategy_name(request):
     """The name of a strategy, checked to be available."""
-    name = request.param
-    generic = name == "vectorized-generic"
-    if generic:
-        name = "vectorized"
+    name, _, isa = request.param.partition("-")
     status = pysoftmax.available_strategies()[name]
     assert status.available, f"strategy {name!r} unavailable: {status.reason}"
-    if generic:
-        assert vectorized.set_isa(True) == "generic"
+    if isa:
+        assert vectorized.set_isa(isa) == isa
     try:
         yield name
     finally:
-        if generic:
-            vectorized.set_isa(False)
+        if isa:
+            vectorized.set_isa()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Each instruction set of the vectorized kernels that this CPU supports,
+    switched on for the test."""
+    assert vectorized.set_isa(request.param) == request.param
+    try:
+        yield request.param
+    finally:
+        vectorized.set_isa()
 
 
 def problem_of(op, x, axis=-1, dtype=None, where=None, scale=None, approx=False):

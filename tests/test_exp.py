@@ -1,20 +1,14 @@
 """The vectorized kernels' own exp (src/psm_exp.h) over its whole domain, x <= 0,
-for every instruction set: against long double, at most 2 ulp above the
-smallest normal number, +0 (or gradual underflow) below it, NaN kept."""
+for every instruction set this CPU supports (conftest's `isa`): against long
+double, at most 2 ulp above the smallest normal number, +0 (or gradual
+underflow) below it, NaN kept."""
 import numpy as np
 import pytest
 
-from pysoftmax.strategies import _vectorized, vectorized
+from pysoftmax.strategies import _vectorized
 
 TINY = {np.float32: np.finfo(np.float32).tiny, np.float64: np.finfo(np.float64).tiny}
 ULP = {np.float32: 2.0**-23, np.float64: 2.0**-52}
-
-
-@pytest.fixture(params=["auto", "generic"])
-def isa(request):
-    vectorized.set_isa(request.param == "generic")
-    yield request.param
-    vectorized.set_isa(False)
 
 
 def kernel_exp(x):

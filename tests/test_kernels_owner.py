@@ -25,22 +25,22 @@ def _callers():
             for name, module in CALLERS.items() if status[name].available}
 
 
-@pytest.mark.parametrize("generic", [False, True, False])
-def test_every_compiled_module_runs_the_same_isa(generic):
+@pytest.mark.parametrize("isa", ["auto", *vectorized.supported_isas(), "auto"])
+def test_every_compiled_module_runs_the_same_isa(isa):
     try:
-        chosen = vectorized.set_isa(generic)
+        chosen = vectorized.set_isa(isa)
         reported = {name: module.isa() for name, module in _callers().items()}
         assert reported == dict.fromkeys(reported, chosen)
         assert _kernels.isa() == chosen == vectorized.ISA == pysoftmax.get_config()["isa"]
-        if generic:
-            assert chosen == "generic"
+        assert chosen == (vectorized.BEST_ISA if isa == "auto" else isa)
     finally:
-        vectorized.set_isa(False)
+        vectorized.set_isa()
 
 
 def test_no_compiled_module_exports_a_kernel():
     """dlsym finds none of the kernels' C symbols in any extension of the package."""
     for module in [_openmp, _kernels, *_callers().values()]:
         library = ctypes.CDLL(module.__file__)
-        for symbol in ("psm_init", "psm_isa", "psm_exports", "psm_rows_f32", "psm_max_f64"):
+        for symbol in ("psm_init", "psm_isa", "psm_exports", "psm_rows_f32", "psm_max_f64",
+                       "psm_parallel_for"):
             assert not hasattr(library, symbol), f"{module.__name__} exports {symbol}"

@@ -54,6 +54,33 @@ def test_thread_count_does_not_change_bits(strategy_name, op, shape, axis):
     assert_same(three, one, strategy_name)
 
 
+@pytest.mark.parametrize("shape", [(3, 500), (64, 2000), (1000, 40)])
+def test_concurrent_parallel_calls_give_the_same_bits(shape):
+    """Rows on several threads (vectorized's psm_parallel_for: one call at a
+    time has its workers, the others run on their callers) from several
+    Python threads at once: every call's bits as when run alone."""
+    import threading
+    xs = [np.random.default_rng(i).standard_normal(shape).astype(np.float32) for i in range(6)]
+    with pysoftmax.num_threads(1):
+        expected = [softmax(x, strategy="vectorized") for x in xs]
+    results = [None] * len(xs)
+    barrier = threading.Barrier(len(xs))
+
+    def worker(i):
+        barrier.wait()
+        with pysoftmax.num_threads(3):
+            for _ in range(20):
+                results[i] = softmax(xs[i], strategy="vectorized")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for result, want in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(result, want)
+
+
 def test_out_in_other_layouts(strategy_name):
     x = np.random.default_rng(3).standard_normal((7, 9)).astype(np.float32)
     expected = softmax(x, strategy=strategy_name)

@@ -1,19 +1,24 @@
 /*
  * kernels.c -- instantiates the kernel bodies (softmax_body.h, support_body.h)
- * for float and double, once for the portable baseline and once for
- * AVX2+FMA (x86-64 with GCC or Clang), each with a table of its kernels, and
- * selects one set at run time; the entry points of kernels.h call the
- * selected table.  The tables and the entry points are generated from the
- * list PSM_KERNELS (kernels.h).  The build never uses -march=native: the
- * installed package runs on any CPU, and PYSOFTMAX_ISA=generic (read by the
- * Python layer) forces the portable set so that CI tests it too.
+ * for float and double, once for the portable baseline and, on x86-64 with
+ * GCC or Clang, once for AVX2+FMA and once for AVX-512 (F, BW, DQ, VL; 512-bit
+ * vectors), each with a table of its kernels, and selects one set at run time
+ * (psm_init); the entry points of kernels.h call the selected table.  The
+ * tables and the entry points are generated from the list PSM_KERNELS
+ * (kernels.h).  The build never uses -march=native: the installed package
+ * runs on any CPU, and PYSOFTMAX_ISA=generic or avx2 (read by the Python
+ * layer) caps the set so that CI tests the others too.
  */
 #include <float.h>
 #include <math.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 #include "kernels.h"
 #include "psm_exp.h"
 
-#define PSM_BLOCK 256   /* terms summed in T before the compensated double sum */
+
+#define PSM_BLOCK 256   /* terms summed in T before the compensated double sum, at least */
 #define PSM_BLOCK_APPROX 2048   /* the same for approx=True (sum error <= 1.5e-5) */
 #ifndef PSM_SHORT
 #define PSM_SHORT 64    /* rows this short take the tiled short-row kernel */
@@ -116,56 +121,144 @@ typedef struct {
    for a scale that is a power of 2 (1 in a plain call), in base e.  The
    entry points choose (psm_for). */
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
 #define MULSUB PSM_GENERIC_MULSUB
+#define PSM_VEC_BYTES 16   /* SSE2, the x86-64 baseline (for block lengths only) */
 #define ISA genericx
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
 #define ISA generic
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #undef MULSUB
+#undef PSM_VEC_BYTES
 
+/* An x86-64 instruction set: ISA (a name suffix) instantiated twice, exact
+   (ISA##x) and plain, inside a target pragma.  TARGET is the GCC target
+   string, CLANG_TARGET Clang's. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define PSM_HAVE_AVX2 1
+#define PSM_HAVE_X86 1
+#define MULSUB PSM_FUSED
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
-#define MULSUB PSM_FUSED
+#define PSM_VEC_BYTES 32
 #define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
 #define ISA avx2x
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
+#undef EXACT_PRODUCTS
 #define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
 #define ISA avx2
 #include "instantiate.h"
 #undef ISA
 #undef SHIFTED
-#undef MULSUB
+#undef EXACT_PRODUCTS
+#undef PSM_VEC_BYTES
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
 #pragma GCC pop_options
 #endif
+
+/* AVX-512 (F, BW, DQ, VL) with 512-bit vectors: GCC's default tuning would
+   vectorize with 256-bit ones (prefer-vector-width=256), which gains nothing
+   over AVX2 here; 512-bit vectors halve the instructions of the exp loops,
+   so the out-of-order window covers twice the elements of their long
+   dependency chain. */
+#if defined(__clang__) && __clang_major__ >= 18   /* evex512: 512-bit vectors (AVX10 era) */
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma," \
+                                                   "evex512"))), apply_to = function)
+#elif defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma,prefer-vector-width=512")
+#endif
+#define PSM_VEC_BYTES 64
+#define PSM_AVX512 1   /* softmax_body.h adds the float kernel of rows_avx512.h */
+#define SHIFTED(scale, x, m, r) (MULSUB(scale, x, m) - (r))
+#define EXACT_PRODUCTS 1
+#define ISA avx512x
+#include "instantiate.h"
+#undef ISA
+#undef SHIFTED
+#undef EXACT_PRODUCTS
+#define SHIFTED(scale, x, m, r) ((scale) * (x) - (m))
+#define EXACT_PRODUCTS 0
+#define ISA avx512
+#include "instantiate.h"
+#undef ISA
+#undef SHIFTED
+#undef EXACT_PRODUCTS
+#undef PSM_VEC_BYTES
+#undef PSM_AVX512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#undef MULSUB
 #endif
 
 static const psm_table *psm = &psm_generic, *psm_x = &psm_genericx;   /* plain, exact */
 
-const char *psm_init(int force_generic)
+/* The instruction sets, best last: plain and exact tables, and whether this
+   CPU runs them. */
+static int psm_supports(int level)
 {
-    psm = &psm_generic, psm_x = &psm_genericx;
-#ifdef PSM_HAVE_AVX2
+#ifdef PSM_HAVE_X86
     __builtin_cpu_init();
-    if (!force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        psm = &psm_avx2, psm_x = &psm_avx2x;
+    if (level == 1)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (level == 2)
+        return psm_supports(1) && __builtin_cpu_supports("avx512f")
+               && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+               && __builtin_cpu_supports("avx512vl");
 #endif
-    (void)force_generic;
+    return level == 0;
+}
+
+static const struct {
+    const psm_table *plain, *exact;
+} psm_isas[] = {
+    {&psm_generic, &psm_genericx},
+#ifdef PSM_HAVE_X86
+    {&psm_avx2, &psm_avx2x},
+    {&psm_avx512, &psm_avx512x},
+#endif
+};
+#define PSM_N_ISAS ((int)(sizeof psm_isas / sizeof psm_isas[0]))
+
+const char *psm_init(const char *isa)
+{
+    int level = -1;
+    if (isa == NULL || strcmp(isa, "auto") == 0) {
+        level = PSM_N_ISAS - 1;
+    } else {
+        for (int i = 0; i < PSM_N_ISAS; i++)
+            if (strcmp(isa, psm_isas[i].plain->isa) == 0)
+                level = i;
+        if (level < 0)
+            return NULL;
+    }
+    while (level > 0 && !psm_supports(level))
+        level--;
+    psm = psm_isas[level].plain, psm_x = psm_isas[level].exact;
     return psm->isa;
 }
 

@@ -46,9 +46,12 @@
 
 /* The entry points besides the kernels, as X(ret, name, params). */
 #define PSM_CONTROL(X)                                                              \
-    /* Choose the implementation: force_generic != 0 selects the portable one.     \
-       Returns the name of the chosen instruction set ("avx2" or "generic"). */    \
-    X(const char *, psm_init, (int force_generic))                                  \
+    /* Choose the implementation: isa names an instruction set, "generic" (the     \
+       portable kernels), "avx2" (AVX2+FMA) or "avx512" (AVX-512 F/BW/DQ/VL), or    \
+       is "auto" or NULL for the best this CPU supports; a set the CPU lacks gives  \
+       the best one below it.  Returns the name of the set chosen, or NULL (and     \
+       changes nothing) for an unknown name. */                                     \
+    X(const char *, psm_init, (const char *isa))                                    \
     /* The name of the instruction set in use (psm_init's last answer). */          \
     X(const char *, psm_isa, (void))
 

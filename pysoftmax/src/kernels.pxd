@@ -10,7 +10,7 @@ from libc.stddef cimport ptrdiff_t
 
 cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
-    const char *psm_init(int force_generic)
+    const char *psm_init(const char *isa)
     const char *psm_isa()
     # The one owner of the kernels (strategies/_kernels.pyx) publishes psm_exports() in a
     # capsule named PSM_API_CAPSULE; the other extensions, built with -DPSM_IMPORT, pass its

@@ -14,18 +14,26 @@
  * at most 2 ulp in all
  * (tests/test_exp.py checks the whole domain).
  * k is read from the bits of x*log2e + 1.5*2^m (m = mantissa width): rounding
- * to nearest with no float->int conversion (undefined for NaN).  2^k is built
- * in the exponent field of a float and multiplied in, so a NaN argument gives
- * NaN whatever bits k holds.
- * Arguments are clamped below at x_lo, where k = -127 (float) or -1023
- * (double): the exponent field of 2^k is then 0, so 2^k is +0.0 and exp is 0
- * with no compare-and-select.  So: exp(0) = 1 exactly; NaN -> NaN (NaN * 0);
- * results below about 2^-126.5 (float) or 2^-1022.5 (double), and -inf, -> +0:
- * an absolute error below 8.3e-39 or 1.6e-308, far below any softmax output
- * that is relative-accurate.  Not for x > 0.
+ * to nearest with no float->int conversion (undefined for NaN).  2^k is
+ * applied by adding k to the exponent field of P(r) as an integer (exact,
+ * and one integer add instead of building 2^k and multiplying).  That is
+ * right while the result is a normal number; below x_lo, where k < -126
+ * (float) or -1022 (double) could wrap the exponent field, the result is set
+ * to +0 by a mask (also for -inf, whose reduction gives NaN), and just above
+ * x_lo a result may come out as a subnormal number with an absolute error
+ * below 2^-126 (2^-1022).  So: exp(0) = 1 exactly; results below about
+ * 2^-126.2 (float) or 2^-1022.1 (double), and -inf, -> +0: an absolute error
+ * below the smallest normal number, far below any softmax output that is
+ * relative-accurate.  Not for x > 0.
+ *
+ * psm_expf_finite/psm_exp_finite give +0 for a NaN argument (a NaN fails the
+ * mask's compare): the rows kernels use them and detect NaN apart, by a sum
+ * of the arguments off the exp's dependency chain (softmax_body.h).
+ * psm_expf/psm_exp return a NaN argument itself.
  *
  * ln2_hi has few enough significant bits that k*ln2_hi is exact for every k
- * that can occur (float: 12 bits, |k| <= 127; double: 33 bits, |k| <= 1023).
+ * whose result is kept (float: 12 bits, |k| <= 126; double: 33 bits,
+ * |k| <= 1022).
  */
 #ifndef PSM_EXP_H
 #define PSM_EXP_H
@@ -39,22 +47,19 @@
 #define PSM_INLINE static inline
 #endif
 
-PSM_INLINE float psm_expf(float x)
+PSM_INLINE float psm_expf_finite(float x)
 {
     const float log2e = 1.44269502162933349609375f;
     const float ln2_hi = 0.693359375f;              /* ln2 rounded to 12 bits */
     const float ln2_lo = -2.12194440e-4f;           /* ln2 - ln2_hi */
     const float shifter = 12582912.0f;              /* 1.5 * 2^23 */
-    const float x_lo = -88.0f;                      /* round(x_lo * log2e) = -127 */
+    const float x_lo = -87.5f;                      /* round(x * log2e) >= -126 above */
 
-    float xc = x < x_lo ? x_lo : x;                 /* NaN passes through */
-    float t = xc * log2e + shifter;
-    uint32_t tb, sb;
-    memcpy(&tb, &t, 4);
-    memcpy(&sb, &shifter, 4);
-    uint32_t k = tb - sb;                           /* round(xc * log2e), two's complement */
+    float t = x * log2e + shifter;
+    uint32_t tb;
+    memcpy(&tb, &t, 4);                             /* low bits: round(x * log2e) */
     float kf = t - shifter;
-    float r = xc - kf * ln2_hi;
+    float r = x - kf * ln2_hi;
     r = r - kf * ln2_lo;
 
     /* Estrin's scheme: a shorter dependency chain than Horner's */
@@ -64,28 +69,32 @@ PSM_INLINE float psm_expf(float x)
     float q = b * r2 + a;
     float p = q * r2 + (r + 1.0f);
 
-    uint32_t sbits = (k + 127u) << 23;              /* 2^k, k in [-127, 0]; 2^-127 -> 0 */
-    float scale;
-    memcpy(&scale, &sbits, 4);
-    return p * scale;
+    uint32_t pb;
+    memcpy(&pb, &p, 4);
+    pb = x >= x_lo ? pb + (tb << 23) : 0;          /* P(r) * 2^k; +0 below x_lo */
+    float e;
+    memcpy(&e, &pb, 4);
+    return e;
 }
 
-PSM_INLINE double psm_exp(double x)
+PSM_INLINE float psm_expf(float x)
+{
+    return x != x ? x : psm_expf_finite(x);
+}
+
+PSM_INLINE double psm_exp_finite(double x)
 {
     const double log2e = 1.4426950408889634;
     const double ln2_hi = 0.6931471806019545;        /* ln2 rounded to 33 bits */
     const double ln2_lo = -4.2009150726810846e-11;   /* ln2 - ln2_hi */
     const double shifter = 6755399441055744.0;       /* 1.5 * 2^52 */
-    const double x_lo = -709.0;                      /* round(x_lo * log2e) = -1023 */
+    const double x_lo = -708.5;                      /* round(x * log2e) >= -1022 above */
 
-    double xc = x < x_lo ? x_lo : x;
-    double t = xc * log2e + shifter;
-    uint64_t tb, sb;
+    double t = x * log2e + shifter;
+    uint64_t tb;
     memcpy(&tb, &t, 8);
-    memcpy(&sb, &shifter, 8);
-    uint64_t k = tb - sb;
     double kf = t - shifter;
-    double r = xc - kf * ln2_hi;
+    double r = x - kf * ln2_hi;
     r = r - kf * ln2_lo;
 
     /* Estrin's scheme: q = c2 + c3 r + ... + c11 r^9 in pairs */
@@ -98,10 +107,17 @@ PSM_INLINE double psm_exp(double x)
     double q = ((e * r2 + d) * r4 + (c * r2 + b)) * r2 + a;
     double p = q * r2 + (r + 1.0);
 
-    uint64_t sbits = (k + 1023u) << 52;              /* 2^k, k in [-1023, 0]; 2^-1023 -> 0 */
-    double scale;
-    memcpy(&scale, &sbits, 8);
-    return p * scale;
+    uint64_t pb;
+    memcpy(&pb, &p, 8);
+    pb = x >= x_lo ? pb + (tb << 52) : 0;            /* P(r) * 2^k; +0 below x_lo */
+    double y;
+    memcpy(&y, &pb, 8);
+    return y;
+}
+
+PSM_INLINE double psm_exp(double x)
+{
+    return x != x ? x : psm_exp_finite(x);
 }
 
 /*

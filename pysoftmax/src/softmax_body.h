@@ -4,6 +4,9 @@
  *   T        float or double
  *   EXP      the exponential of the kernels' base (psm_exp.h): psm_expf or
  *            psm_exp (base e), or psm_exp2f_approx or psm_exp2_approx (base 2)
+ *   EXP_FINITE the same but for NaN arguments, whose result may be anything
+ *            (psm_expf_finite, psm_exp_finite: +0): the rows kernels' exp,
+ *            which detect NaN exponents by their sum
  *   BASE_LOG the natural log of that base: 1.0, or ln 2
  *   SUM_BLOCK terms summed in T before the compensated double sum
  *   FN(name) the name of a function for this (type, exp, ISA), e.g. rows_f32_avx2
@@ -108,7 +111,10 @@ PSM_INLINE void FN(wide_scale)(T scale, T xm, T *a, T *p)
 }
 
 /* One pass over row r of a chunk, the heart of the row kernels:
-     e = exp(scale*x[j] - m - r), stored to y[j] (softmax) and summed;
+     e = exp(scale*x[j] - m - r), stored to y[j] (softmax) and summed
+     (returns NaN instead of the sum if an exponent is NaN: EXP_FINITE gives
+     0 there, so the exponents are summed too, an add off the exp's chain;
+     no exponent is +inf, so that sum is NaN exactly when one is);
      if next: the max of the next row's sg*xn[j] is folded into *mn;
      if prev: the previous row is finished: yp[j] *= cp (softmax) or
               yp[j] = (scale*xp[j] - mp - rp) - cp (log_softmax, cp = log
@@ -124,17 +130,19 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, ptrdiff_t n, T scale, T m, T 
                                  const int next, const int prev, const int log)
 {
     double sum = 0.0, comp = 0.0;
-    T mx = *mn;
+    T mx = *mn, dsum = 0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += SUM_BLOCK) {
         const ptrdiff_t len = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
         const T *xb = x + j0, *xnb = xn + j0, *xpb = xp + j0;
         T *yb = y + j0, *ypb = yp + j0;
         T part = 0;
-#pragma omp simd reduction(+:part) reduction(max:mx)
+#pragma omp simd reduction(+:part, dsum) reduction(max:mx)
         for (ptrdiff_t j = 0; j < len; j++) {
-            T e = EXP(SHIFTED(scale, xb[j], m, r));
+            const T d = SHIFTED(scale, xb[j], m, r);
+            const T e = EXP_FINITE(d);
             if (!log) yb[j] = e;
             part += e;
+            dsum += d;
             if (next) {
                 const T v = sg * xnb[j];
                 mx = v > mx ? v : mx;
@@ -147,7 +155,7 @@ PSM_INLINE double FN(fused_pass)(const T *x, T *y, ptrdiff_t n, T scale, T m, T 
         psm_neumaier_add(&sum, &comp, (double)part);
     }
     *mn = mx;
-    return sum + comp;
+    return dsum != dsum ? (double)dsum : sum + comp;
 }
 
 /* The finishing pass of a row on its own: y = e * c (softmax; e the row's
@@ -244,13 +252,37 @@ static __attribute__((noinline)) void FN(wide_row)(const T *x, T *y, ptrdiff_t n
     }
 }
 
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+#include "rows_avx512.h"   /* FN(reg_rows), FN(exp_avx512) */
+#endif
+
 /* y = EXP(x) elementwise (y may be x): the short-row kernel's exp
-   pass, and the tests check EXP through it for each ISA. */
+   pass for a tile with a NaN, and the tests check EXP (and so EXP_FINITE,
+   which it calls but for NaN) through it for each ISA; with AVX-512, the
+   float exp of reg_rows instead. */
 static __attribute__((noinline)) void FN(exp)(const T *x, T *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
 {
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+    FN(exp_avx512)(x, y, n);
+#else
 #pragma omp simd
     for (ptrdiff_t j = 0; j < n; j++)
         y[j] = EXP(x[j]);
+#endif
+}
+
+/* The same with EXP_FINITE (+0 for NaN), returning the sum of x, NaN if an
+   x is NaN (none is +inf): the short-row kernel's exp pass. */
+static __attribute__((noinline)) T FN(exp_finite)(const T *x, T *y, ptrdiff_t n)   /* IN x[n], OUT y[n] */
+{
+    T dsum = 0;
+#pragma omp simd reduction(+:dsum)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const T d = x[j];
+        y[j] = EXP_FINITE(d);
+        dsum += d;
+    }
+    return dsum;
 }
 
 /* The eight specialisations of fused_pass, each its own function: inlined
@@ -267,6 +299,38 @@ static __attribute__((noinline)) void FN(exp)(const T *x, T *y, ptrdiff_t n)   /
 PSM_PASS(0, 0, 0) PSM_PASS(0, 0, 1) PSM_PASS(0, 1, 0) PSM_PASS(0, 1, 1)
 PSM_PASS(1, 0, 0) PSM_PASS(1, 0, 1) PSM_PASS(1, 1, 0) PSM_PASS(1, 1, 1)
 #undef PSM_PASS
+
+/* The first pass of short_rows over a tile of nr rows: each row's shift
+   (m[i], r[i]) and its exponents into e[i*n..], or, for a wide row, the row
+   done at once (wide_row into y) and zeros in e.  again: the pass once more
+   over the same tile, where the wide rows are done already (and y may be x). */
+static void FN(short_shift)(const T *xt, ptrdiff_t ldx, T *yt, ptrdiff_t ldy, ptrdiff_t nr,
+                            ptrdiff_t n, T scale, T sg, int log, T *e, T *m, T *r,
+                            unsigned char *wide, int again)
+{
+    for (ptrdiff_t i = 0; i < nr; i++) {
+        const T *xr = xt + i * ldx;
+        T *er = e + i * n;
+        if (again && wide[i]) {
+            for (ptrdiff_t j = 0; j < n; j++)
+                er[j] = 0;
+            continue;
+        }
+        const T xm = sg * FN(row_max)(xr, n, sg);
+        wide[i] = !FN(shift_of)(scale, xm, &m[i], &r[i]);
+        if (wide[i]) {      /* done now; the tile's passes run on zeros for it */
+            FN(wide_row)(xr, yt + i * ldy, n, scale, xm, log);
+            for (ptrdiff_t j = 0; j < n; j++)
+                er[j] = 0;
+            continue;
+        }
+        const T mi = m[i], ri = r[i];
+        (void)ri;   /* unused where SHIFTED ignores its r */
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            er[j] = SHIFTED(scale, xr[j], mi, ri);
+    }
+}
 
 /* Short rows (n <= PSM_SHORT), PSM_TILE rows at a time, in separate passes:
    each row's max and shifted scale*x into a scratch tile; one exp over the
@@ -285,24 +349,13 @@ static void FN(short_rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
         const ptrdiff_t nr = rows - r0 < PSM_TILE ? rows - r0 : PSM_TILE;
         const T *xt = x + r0 * ldx;
         T *yt = y + r0 * ldy;
-        for (ptrdiff_t i = 0; i < nr; i++) {
-            const T *xr = xt + i * ldx;
-            T *er = e + i * n;
-            const T xm = sg * FN(row_max)(xr, n, sg);
-            wide[i] = !FN(shift_of)(scale, xm, &m[i], &r[i]);
-            if (wide[i]) {      /* done now; the tile's passes run on zeros for it */
-                FN(wide_row)(xr, yt + i * ldy, n, scale, xm, log);
-                for (ptrdiff_t j = 0; j < n; j++)
-                    er[j] = 0;
-                continue;
-            }
-            const T mi = m[i], ri = r[i];
-            (void)ri;   /* unused where SHIFTED ignores its r */
-#pragma omp simd
-            for (ptrdiff_t j = 0; j < n; j++)
-                er[j] = SHIFTED(scale, xr[j], mi, ri);
+        FN(short_shift)(xt, ldx, yt, ldy, nr, n, scale, sg, log, e, m, r, wide, 0);
+        const T dsum = FN(exp_finite)(e, e, nr * n);
+        if (dsum != dsum) {
+            /* a NaN exponent (rare): again, with the exp that keeps it */
+            FN(short_shift)(xt, ldx, yt, ldy, nr, n, scale, sg, log, e, m, r, wide, 1);
+            FN(exp)(e, e, nr * n);
         }
-        FN(exp)(e, e, nr * n);
         for (ptrdiff_t i = 0; i < nr; i++) {
             const T *er = e + i * n;
             T sum = 0;
@@ -340,6 +393,12 @@ static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
         FN(pass_000), FN(pass_001), FN(pass_010), FN(pass_011),
         FN(pass_100), FN(pass_101), FN(pass_110), FN(pass_111)};
     log = log != 0;
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+    if (n <= PSM_REG_ROW) {   /* base e: scale / BASE_LOG = scale */
+        FN(reg_rows)(x, ldx, y, ldy, rows, n, scale, log);
+        return;
+    }
+#endif
     if (n <= PSM_SHORT) {
         FN(short_rows)(x, ldx, y, ldy, rows, n, scale, log);
         return;
@@ -364,8 +423,14 @@ static void FN(rows)(const T *x, ptrdiff_t ldx, T *y, ptrdiff_t ldy,
             continue;
         }
         T mn = next ? sg * xn[0] : 0;
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+        (void)passes;
+        double sum = FN(reg_fused_pass)(xr, yr, n, scale, m, r, sg, xn, &mn, yp, xp, mp, rp, cp,
+                                        next, prev, log);
+#else
         double sum = passes[next * 4 + prev * 2 + log](xr, yr, n, scale, m, r, sg, xn, &mn, yp,
                                                        xp, mp, rp, cp);
+#endif
         if (!log) {                        /* y[i] holds the row's exp */
             cp = (T)(1.0 / (sum < PSM_RESUM ? FN(resum)(yr, n) : sum));
         } else if (sum < PSM_NEAR_ONE) {   /* x[i] is intact until the next pass */

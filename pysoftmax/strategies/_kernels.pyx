@@ -19,10 +19,14 @@ from kernels cimport PSM_API_CAPSULE, psm_exports, psm_init, psm_isa
 api = PyCapsule_New(<void *>psm_exports(), PSM_API_CAPSULE, NULL)
 
 
-def init(bint force_generic):
-    """Select the kernels for this CPU (or the portable ones) for every
-    strategy; return the instruction set's name."""
-    return psm_init(force_generic).decode()
+def init(str isa):
+    """Select the kernels of instruction set `isa` ("generic", "avx2", "avx512"
+    or "auto"), capped by what this CPU supports, for every strategy; return
+    the name of the set chosen, or None for an unknown name (nothing changes
+    then)."""
+    cdef bytes name = isa.encode()
+    cdef const char *chosen = psm_init(name)
+    return None if chosen == NULL else chosen.decode()
 
 
 def isa():

@@ -5,12 +5,15 @@ Design: the C kernels (src/kernels.h, declared for Cython in
 src/kernels.pxd; the bodies in src/softmax_body.h; called through their
 owner, _kernels.pyx) do a run of rows, or one
 block of at most PSM_COLS columns of a non-last-axis problem; these
-functions run them over a whole canonical array, in parallel with prange.
-The Python layer (strategies/vectorized.py) has already checked dtype and
-layout.  Forward kernels compute the softmax of scale*x, with the
-approximate exp if approx.  forward_rows_f32/_f64 (declared in
-_vectorized.pxd) run the plain forward rows for callers in C: the common
-call's fast path (_fast.pyx), which thus runs exactly what rows() runs.  On one thread no OpenMP parallel region is
+functions run them over a whole canonical array, in parallel: rows with
+psm_parallel_for (src/psm_pool.h: the caller never waits for a thread that
+has not started, which an OpenMP region's end does, for a time slice of a
+busy machine), columns and gradients with prange.  The Python layer
+(strategies/vectorized.py) has already checked dtype and layout.  Forward
+kernels compute the softmax of scale*x, with the approximate exp if approx.
+forward_rows_f32/_f64 (declared in _vectorized.pxd) run the plain forward
+rows for callers in C: the common call's fast path (_fast.pyx), which thus
+runs exactly what rows() runs.  On one thread no OpenMP parallel region is
 entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -23,6 +26,21 @@ from kernels cimport (PSM_API_CAPSULE, PSM_COLS, psm_cols, psm_exp, psm_grad_row
 from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
 
 psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
+
+
+cdef extern from "psm_pool.h":
+    ctypedef void (*psm_task)(void *ctx, ptrdiff_t chunk) noexcept nogil
+    void psm_parallel_for(psm_task task, void *ctx, ptrdiff_t chunks, int threads) nogil
+
+
+# Chunks of rows per thread: more than one, so that a thread that starts late
+# (a busy machine) leaves its share to the others (psm_pool.h); but rows per
+# chunk at least CHUNK_ROWS where that still gives each thread one: the C
+# kernel pipelines the rows of a chunk (8 rows of 128256 on 2 threads: 2
+# chunks of 4 pipelined rows, not 8 rows in 3 passes each).
+cdef enum:
+    CHUNKS_PER_THREAD = 4
+    CHUNK_ROWS = 4
 
 
 def isa():
@@ -42,22 +60,47 @@ cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *m
                         r1 - r0, n, scale, log, approx)
 
 
+cdef struct RowsJob:       # one call of _rows_parallel, for its chunks (_rows_chunk)
+    const void *x
+    const unsigned char *mask
+    void *y
+    Py_ssize_t ldx, ldmask, ldy, n_rows, n, chunks
+    double scale              # float's scale converts to double and back exactly
+    int log, approx, is_double
+
+
+cdef void _rows_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
+    """Chunk c of the job: rows [c * n_rows // chunks, (c + 1) * n_rows // chunks)."""
+    cdef RowsJob *job = <RowsJob *>ctx
+    cdef Py_ssize_t r0 = c * job.n_rows // job.chunks, r1 = (c + 1) * job.n_rows // job.chunks
+    if job.is_double:
+        _rows(<const double *>job.x, job.ldx, job.mask, job.ldmask, <double *>job.y, job.ldy,
+              r0, r1, job.n, job.scale, job.log, job.approx)
+    else:
+        _rows(<const float *>job.x, job.ldx, job.mask, job.ldmask, <float *>job.y, job.ldy,
+              r0, r1, job.n, <float>job.scale, job.log, job.approx)
+
+
 cdef void _rows_parallel(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
                          Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t n_rows,
                          Py_ssize_t n, floating scale, int log, int approx,
                          int n_threads) noexcept nogil:
-    """All n_rows >= 1 rows: each thread takes one contiguous chunk of rows (the
-    C kernel pipelines the rows of a chunk); a row's result does not depend on
-    the chunking.  One thread enters no parallel region (none may run in a
-    forked child)."""
-    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows), c, r0, r1
-    if chunks <= 1:
+    """All n_rows >= 1 rows, in contiguous chunks (up to CHUNKS_PER_THREAD a
+    thread), which the threads of psm_parallel_for claim in turn; a row's
+    result does not depend on the chunking.  One thread runs them all here,
+    with no other thread."""
+    cdef RowsJob job
+    if n_threads <= 1:
         _rows(x, ldx, mask, ldmask, y, ldy, 0, n_rows, n, scale, log, approx)
-    else:
-        for c in prange(chunks, num_threads=n_threads, schedule='static'):
-            r0 = c * n_rows // chunks
-            r1 = (c + 1) * n_rows // chunks
-            _rows(x, ldx, mask, ldmask, y, ldy, r0, r1, n, scale, log, approx)
+        return
+    job.x, job.mask, job.y = x, mask, y
+    job.ldx, job.ldmask, job.ldy = ldx, ldmask, ldy
+    job.n_rows, job.n = n_rows, n
+    job.chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD,
+                     max(<Py_ssize_t>n_threads, n_rows // CHUNK_ROWS), n_rows)
+    job.scale, job.log, job.approx = scale, log, approx
+    job.is_double = floating is double
+    psm_parallel_for(_rows_chunk, &job, job.chunks, n_threads)
 
 
 cdef void forward_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,

@@ -1,7 +1,7 @@
 """Strategy `vectorized`: fused, SIMD, multithreaded kernels of our own.
 
 One pass structure per row while it is in cache (max; exp and sum, storing
-exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
+exp; scale), rows in parallel (a small thread pool); a column-blocked kernel for a
 non-last axis.  The C kernels are in src/, owned by _kernels.pyx (which
 every strategy's compiled code calls), their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
@@ -9,8 +9,10 @@ approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
 last axis).
 
-PYSOFTMAX_ISA=generic forces the portable kernels instead of the best ones
-this CPU supports (AVX2+FMA on x86-64), so tests can cover both.
+PYSOFTMAX_ISA names the instruction set of the kernels: auto (the default:
+the best this CPU supports), generic (portable C), avx2 (AVX2+FMA) or avx512
+(AVX-512 F/BW/DQ/VL), capped by what the CPU supports, so tests can cover
+every set the machine has (supported_isas()).
 """
 import os
 import warnings
@@ -18,6 +20,7 @@ import warnings
 from ._common import float_dtype_reason
 
 NAME = "vectorized"
+ISAS = ("generic", "avx2", "avx512")   # the instruction sets of the kernels, worst first
 CONTIGUOUS = False   # rows with their own strides are fine
 
 
@@ -26,26 +29,47 @@ try:
 except ImportError as exc:   # a broken build: say why, keep the rest working
     _vectorized = None
     _import_error = f"cannot import the compiled kernels: {exc}"
-    ISA = None
+    ISA = BEST_ISA = None
 else:
     _import_error = None
-    _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower()
-    if _isa_request not in ("auto", "generic", ""):
-        warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not 'auto' or 'generic'; using 'auto'",
-                      RuntimeWarning, stacklevel=2)
-    ISA = _kernels.init(_isa_request == "generic")
+    _isa_request = os.environ.get("PYSOFTMAX_ISA", "auto").strip().lower() or "auto"
+    ISA = _kernels.init(_isa_request)
+    if ISA is None:
+        warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not one of {ISAS + ('auto',)}; "
+                      "using 'auto'", RuntimeWarning, stacklevel=2)
+        ISA = _kernels.init("auto")
+    BEST_ISA = _kernels.init("auto")
+    _kernels.init(ISA)
 
 
-def set_isa(generic):
-    """Use the portable kernels (generic=True) or the best for this CPU.
+def set_isa(isa="auto"):
+    """Use the kernels of instruction set `isa` (one of ISAS, or "auto" for the
+    best this CPU supports), capped by what the CPU supports.
 
     For tests: it switches the kernels of the whole process, those the other
     strategies call too (one owner: _kernels.pyx). Returns the instruction
     set now in use.
+
+    >>> set_isa("generic")
+    'generic'
+    >>> set_isa() == BEST_ISA
+    True
     """
     global ISA
-    ISA = _kernels.init(bool(generic))
+    chosen = _kernels.init(isa)
+    if chosen is None:
+        raise ValueError(f"unknown instruction set {isa!r}: not one of {ISAS + ('auto',)}")
+    ISA = chosen
     return ISA
+
+
+def supported_isas():
+    """The instruction sets of ISAS that this CPU runs, worst first.
+
+    >>> supported_isas()[0]
+    'generic'
+    """
+    return ISAS[:ISAS.index(BEST_ISA) + 1] if BEST_ISA else ()
 
 
 def unavailable_reason():
