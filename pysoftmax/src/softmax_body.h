@@ -455,59 +455,69 @@ PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
     }
 }
 
-/* ncols <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
-   Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
-   full vector width of T), then are added in double with compensation.
-   Column k's exponents are SHIFTED(scale, x, m[k], r[k]), or, in a block
-   with a wide column (wide, a constant), SHIFTED(a[k], x, m[k], r[k]) * p[k]
-   with a[k] = scale and p[k] = 1 for the columns that are not wide: the
-   same value, so a column's result does not depend on its neighbours. */
-#define PSM_COL_BLOCK 64
+/* The cols kernel: ncols <= PSM_COLS columns of an (n, ld) block, x[i*ld + k],
+   vectorised across the contiguous columns k.  Chunks of col_width(n)
+   columns (whose x stays in L2 between passes) go through three passes:
+     max    each column's max (colmax_impl), then its shift m[k], r[k]
+            (col_shifts: shift_of for every column at once);
+     exp    e = EXP(exponent), stored to y (softmax) and summed, split as
+            split_impl does: the terms equal to 1 (the max) are counted apart
+            (kb) from the others (part), in T over PSM_COL_ROWS rows, then in
+            double with compensation;
+     finish y *= 1/sum (softmax), or y = exponent - log(sum) (log_softmax,
+            with the log of the split sum, log_split_sum_in_base).
+   Split sums keep the sum accurate in one pass: a lane never holds the
+   largest term (1) while it adds the small ones, so the rows kernel's resum
+   is not needed (a lane of part loses at most (PSM_COL_ROWS - 1) half-ulps
+   of the others' sum; the largest output 1/(ones + others) then errs by at
+   most (PSM_COL_ROWS - 1) * 2^-24 / 4 = 4.6e-7 in float).
+   Exponents: SHIFTED(scale, x, m[k], r[k]); x - m[k] when scale is 1 (unit:
+   the same value, 1*x being exact and r 0), which keeps the exp's first step
+   off the multiplier; in a chunk with a wide column (wide_scale)
+   SHIFTED(a[k], x, m[k], r[k]) * p[k] with a[k] = scale and p[k] = 1 for the
+   columns that are not wide: the same value, so a column's result never
+   depends on its neighbours, the chunking or the caller's layout.
+   In place (y == x): every pass reads x[i][k] before it writes y[i][k]. */
+#define PSM_COL_ROWS 32          /* rows summed in T before the compensated double sum */
+#define PSM_COL_CACHE (128 * 1024)   /* bytes of x in a chunk of columns, at most */
 
-/* The sums of the ncols <= PSM_COLS columns of e[n][ld] (a column's stored
-   exp), in double, split: others[k] and ones[k], the count of the terms
-   equal to 1 (psm_log_split_sum takes its log). */
-static __attribute__((noinline)) void FN(col_split_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld,
-                                                         ptrdiff_t ncols, double *others,
-                                                         double *ones)
+/* The columns in a chunk: as many as keep its x within PSM_COL_CACHE, a
+   multiple of 16, between 16 and PSM_COLS.  Depends on n only. */
+PSM_INLINE ptrdiff_t FN(col_width)(ptrdiff_t n)
 {
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        others[k] = ones[k] = 0.0;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *ei = e + i * ld;
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < ncols; k++) {
-            others[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
-            ones[k] += ei[k] == 1 ? 1.0 : 0.0;
-        }
+    const ptrdiff_t w = PSM_COL_CACHE / ((ptrdiff_t)sizeof(T) * n);
+    return w < 16 ? 16 : w > PSM_COLS ? PSM_COLS : w & ~(ptrdiff_t)15;
+}
+
+/* The shifts of ncols columns from mx[k], the max of sg*x of each: m[k],
+   r[k] as shift_of computes them.  Returns nonzero if a column is wide
+   (shift_of returns 0 for it). */
+PSM_INLINE int FN(col_shifts)(const T *mx, ptrdiff_t ncols, T scale, T sg, T *m, T *r)
+{
+    int wide = 0;
+#pragma omp simd reduction(|:wide)
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        const T xm = sg * mx[k], mk = scale * xm;
+        m[k] = mk;
+        r[k] = MULSUB(scale, xm, mk);
+        wide |= (mk == (T)INFINITY || mk == -(T)INFINITY) && xm - xm == 0;
     }
+    return wide;
 }
 
-/* resum for columns: the sums of the stored exp again (col_split_sums), into
-   sum (comp set to 0); for a softmax block with a column summing below
-   PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
-static void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, double *sum,
-                          double *comp)
-{
-    double ones[PSM_COLS];
-    FN(col_split_sums)(e, n, ld, ncols, sum, ones);
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] += ones[k], comp[k] = 0.0;
-}
-
-#define PSM_COL_EXPONENT(v, k) \
-    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(scale, v, m[k], r[k]))
+#define PSM_COL_EXPONENT(v, k)                                     \
+    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k]                    \
+          : unit ? (v) - m[k] : SHIFTED(scale, v, m[k], r[k]))
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
                               T scale, const T *a, const T *p, const T *m, const T *r,
-                              const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
+                              const int log, const int wide, const int unit)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
 {
     T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
-    double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
+    double others[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
 
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] = comp[k] = ones[k] = 0.0;
-    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
-        const ptrdiff_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
+    (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_ROWS) {
+        const ptrdiff_t i1 = n - i0 < PSM_COL_ROWS ? n : i0 + PSM_COL_ROWS;
         for (ptrdiff_t k = 0; k < ncols; k++)
             part[k] = kb[k] = 0;
         for (ptrdiff_t i = i0; i < i1; i++) {
@@ -515,29 +525,32 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
             T *yi = y + i * ld;
 #pragma omp simd
             for (ptrdiff_t k = 0; k < ncols; k++) {
-                T e = EXP(PSM_COL_EXPONENT(xi[k], k));
-                if (!log) {
+                const T e = EXP(PSM_COL_EXPONENT(xi[k], k));
+                if (!log)
                     yi[k] = e;
-                    part[k] += e;
-                } else {
-                    part[k] += e == 1 ? 0 : e;
-                    kb[k] += e == 1 ? 1 : 0;
-                }
+                part[k] += e == 1 ? 0 : e;
+                kb[k] += e == 1 ? 1 : 0;
             }
         }
-        for (ptrdiff_t k = 0; k < ncols; k++) {
-            psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
-            ones[k] += kb[k];
+        if (i0 == 0) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++)
+                others[k] = part[k], comp[k] = 0.0, ones[k] = kb[k];
+        } else {
+            for (ptrdiff_t k = 0; k < ncols; k++) {
+                psm_neumaier_add(&others[k], &comp[k], (double)part[k]);
+                ones[k] += kb[k];
+            }
         }
     }
-    int again = 0;
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        again |= !log && sum[k] + comp[k] < PSM_RESUM;
-    if (again)
-        FN(col_resum)(y, n, ld, ncols, sum, comp);
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        c[k] = log ? FN(log_split_sum_in_base)(ones[k], sum[k] + comp[k])
-                   : (T)(1.0 / (sum[k] + comp[k]));
+    if (!log) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            c[k] = (T)(1.0 / (ones[k] + (others[k] + comp[k])));
+    } else {
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
+    }
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
@@ -553,42 +566,59 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
     }
 }
 #undef PSM_COL_EXPONENT
-#undef PSM_COL_BLOCK
 
-/* Four specialisations (log, wide), so that no loop keeps a run-time test
-   (GCC left one instantiation unvectorized when it did). */
-#define PSM_COLS_VARIANT(name, lg, wd)                                                   \
+/* Six specialisations (log; unit scale, any scale or wide), so that no loop
+   keeps a run-time test (GCC left one instantiation unvectorized when it
+   did). */
+#define PSM_COLS_VARIANT(name, lg, wd, un)                                               \
     static __attribute__((noinline)) void FN(name)(const T *x, T *y, ptrdiff_t n,        \
                                                    ptrdiff_t ld, ptrdiff_t ncols, T scale, \
                                                    const T *a, const T *p, const T *m,   \
                                                    const T *r)                           \
     {                                                                                    \
-        FN(cols_impl)(x, y, n, ld, ncols, scale, a, p, m, r, lg, wd);                    \
+        FN(cols_impl)(x, y, n, ld, ncols, scale, a, p, m, r, lg, wd, un);                \
     }
-PSM_COLS_VARIANT(cols_softmax, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0)
-PSM_COLS_VARIANT(cols_softmax_wide, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1)
+PSM_COLS_VARIANT(cols_softmax_unit, 0, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_unit, 1, 0, 1)
+PSM_COLS_VARIANT(cols_softmax, 0, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0, 0)
+PSM_COLS_VARIANT(cols_softmax_wide, 0, 1, 0) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1, 0)
 #undef PSM_COLS_VARIANT
+
+/* One chunk of ncols <= PSM_COLS columns: the max pass, the shifts, then
+   the variant for this scale and these columns. */
+static void FN(col_chunk)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
+                          T sg, int log)
+{
+    T mx[PSM_COLS], a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
+    if (sg > 0)   /* two calls, so that each multiplies by a constant sg */
+        FN(colmax_impl)(x, n, ld, ncols, 1, mx);
+    else
+        FN(colmax_impl)(x, n, ld, ncols, -1, mx);
+    if (FN(col_shifts)(mx, ncols, scale, sg, m, r)) {
+        for (ptrdiff_t k = 0; k < ncols; k++) {
+            const T xm = sg * mx[k];
+            a[k] = scale, p[k] = 1;
+            if (!FN(shift_of)(scale, xm, &m[k], &r[k])) {
+                FN(wide_scale)(scale, xm, &a[k], &p[k]);
+                (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
+            }
+        }
+        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, ncols, scale, a,
+                                                                  p, m, r);
+    } else if (scale == 1) {   /* a and p unused */
+        (log ? FN(cols_log_softmax_unit) : FN(cols_softmax_unit))(x, y, n, ld, ncols, scale, NULL,
+                                                                  NULL, m, r);
+    } else {
+        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, ncols, scale, NULL, NULL, m,
+                                                        r);
+    }
+}
 
 static void FN(cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
                      int log)
 {
-    T a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
-    int wide = 0;
+    const ptrdiff_t w = FN(col_width)(n);
     scale = (T)((double)scale / BASE_LOG);
     const T sg = FN(sign_of)(scale);
-    FN(colmax_impl)(x, n, ld, ncols, sg, m);
-    for (ptrdiff_t k = 0; k < ncols; k++) {
-        const T xm = sg * m[k];
-        a[k] = scale, p[k] = 1;
-        if (!FN(shift_of)(scale, xm, &m[k], &r[k])) {
-            FN(wide_scale)(scale, xm, &a[k], &p[k]);
-            (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
-            wide = 1;
-        }
-    }
-    if (wide)
-        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, ncols, scale, a,
-                                                                  p, m, r);
-    else
-        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, ncols, scale, a, p, m, r);
+    for (ptrdiff_t k0 = 0; k0 < ncols; k0 += w)
+        FN(col_chunk)(x + k0, y + k0, n, ld, ncols - k0 < w ? ncols - k0 : w, scale, sg, log != 0);
 }
