@@ -9,6 +9,7 @@ from libc.stddef cimport ptrdiff_t
 
 cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
+    enum: PSM_STRIP
     const char *psm_init(int force_generic)
 
     void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows,

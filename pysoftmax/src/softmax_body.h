@@ -455,31 +455,42 @@ PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
     }
 }
 
-/* The cols kernel: ncols <= PSM_COLS columns of an (n, ld) block, x[i*ld + k],
-   vectorised across the contiguous columns k.  Chunks of col_width(n)
-   columns (whose x stays in L2 between passes) go through three passes:
-     max    each column's max (colmax_impl), then its shift m[k], r[k]
-            (col_shifts: shift_of for every column at once);
-     exp    e = EXP(exponent), stored to y (softmax) and summed, split as
-            split_impl does: the terms equal to 1 (the max) are counted apart
-            (kb) from the others (part), in T over PSM_COL_ROWS rows, then in
-            double with compensation;
-     finish y *= 1/sum (softmax), or y = exponent - log(sum) (log_softmax,
-            with the log of the split sum, log_split_sum_in_base).
-   Split sums keep the sum accurate in one pass: a lane never holds the
-   largest term (1) while it adds the small ones, so the rows kernel's resum
-   is not needed (a lane of part loses at most (PSM_COL_ROWS - 1) half-ulps
-   of the others' sum; the largest output 1/(ones + others) then errs by at
-   most (PSM_COL_ROWS - 1) * 2^-24 / 4 = 4.6e-7 in float).
+/* The cols kernel: ncols columns of an (n, ld) block, x[i*ld + k], each
+   column's softmax on its own, vectorised across the contiguous columns k.
+   Three steps per column: its max (and from it the shift m[k], r[k]:
+   col_shifts, shift_of for many columns at once); e = EXP(exponent), stored
+   (softmax) and summed; finish: y *= 1/sum (softmax) or y = exponent -
+   log(sum) (log_softmax).  The exp step is the costly one (a long
+   dependency chain per element); the other two are short.  So, as the rows
+   kernel does, they run in the same loop: the columns are cut into strips
+   of PSM_STRIP, and one pass over the rows (strip_impl) exponentiates strip
+   s while it takes the max of strip s+1 and finishes strip s-1
+   (cols_strips): one loop per element instead of three, each strip in L1 or
+   L2 while it is worked on.  Columns that do not fill a strip, strips too tall
+   for the cache (n * PSM_STRIP elements beyond PSM_STRIP_CACHE bytes) and
+   strips with a wide column go through the three steps as separate passes
+   (col_chunk, cols_impl), in the same order of operations: a column's result
+   is the same bits whichever way it goes, so it does not depend on the
+   caller's split of the columns (threads, layout).
+   Sums: in T over blocks of rows, then in double (with compensation for
+   double: col_add_sums).  softmax sums PSM_COL_ROWS rows a block: a lane
+   that holds the largest term (1) loses at most PSM_COL_ROWS - 1 half-ulps
+   of 1 from the others, 4.2e-7 in float, so no second pass is needed (the
+   rows kernel's resum).  log_softmax splits its sums as split_impl does,
+   the terms equal to 1 counted apart (kb) from the others (part), over
+   PSM_COL_ROWS_LOG rows: the log of the split sum is log1p(others) for one
+   such term (log_split_sum_in_base).
    Exponents: SHIFTED(scale, x, m[k], r[k]); x - m[k] when scale is 1 (unit:
    the same value, 1*x being exact and r 0), which keeps the exp's first step
    off the multiplier; in a chunk with a wide column (wide_scale)
    SHIFTED(a[k], x, m[k], r[k]) * p[k] with a[k] = scale and p[k] = 1 for the
-   columns that are not wide: the same value, so a column's result never
-   depends on its neighbours, the chunking or the caller's layout.
-   In place (y == x): every pass reads x[i][k] before it writes y[i][k]. */
-#define PSM_COL_ROWS 32          /* rows summed in T before the compensated double sum */
-#define PSM_COL_CACHE (128 * 1024)   /* bytes of x in a chunk of columns, at most */
+   columns that are not wide: the same value again.
+   In place (y == x): each step reads x[i][k] before it writes y[i][k], and
+   the strips of a pass are different columns. */
+#define PSM_STRIP_CACHE (64 * 1024)  /* bytes of x in a strip, at most, to pipeline */
+#define PSM_COL_ROWS 8               /* softmax: rows summed in T before the sum in double */
+#define PSM_COL_ROWS_LOG 32          /* log_softmax (split sums): the same */
+#define PSM_COL_CACHE (128 * 1024)   /* bytes of x in a chunk of col_chunk, at most */
 
 /* The columns in a chunk: as many as keep its x within PSM_COL_CACHE, a
    multiple of 16, between 16 and PSM_COLS.  Depends on n only. */
@@ -505,19 +516,88 @@ PSM_INLINE int FN(col_shifts)(const T *mx, ptrdiff_t ncols, T scale, T sg, T *m,
     return wide;
 }
 
+/* Adds a block's partial sums part[k] (and kb[k], log: its count of terms
+   equal to 1) to the column sums others[k] + comp[k] (and ones[k]); first:
+   the first block. */
+PSM_INLINE void FN(col_add_sums)(const T *part, const T *kb, ptrdiff_t ncols, double *others,
+                                 double *comp, double *ones, const int first, const int log)
+{
+    if (first) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < ncols; k++) {
+            others[k] = part[k], comp[k] = 0.0;
+            if (log)
+                ones[k] = kb[k];
+        }
+        return;
+    }
+#if T_MAX_EXP == 128   /* float: a plain double sum loses nothing that matters */
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        others[k] += part[k];
+        if (log)
+            ones[k] += kb[k];
+    }
+#else
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        psm_neumaier_add(&others[k], &comp[k], (double)part[k]);
+        if (log)
+            ones[k] += kb[k];
+    }
+#endif
+}
+
+/* c[k], what a column is finished with: 1/sum (softmax) or the log of its
+   split sum (log_softmax). */
+PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const double *ones,
+                                ptrdiff_t ncols, T *c, const int log)
+{
+    if (!log) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            c[k] = (T)(1.0 / (others[k] + comp[k]));
+    } else {
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
+    }
+}
+
+/* A column's exponent of v (see the cols kernel), and the exp step's sum. */
 #define PSM_COL_EXPONENT(v, k)                                     \
     (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k]                    \
           : unit ? (v) - m[k] : SHIFTED(scale, v, m[k], r[k]))
+#define PSM_COL_SUM(e, k)                  \
+    do {                                   \
+        if (!log) {                        \
+            part[k] += e;                  \
+        } else {                           \
+            part[k] += e == 1 ? 0 : e;     \
+            kb[k] += e == 1 ? 1 : 0;       \
+        }                                  \
+    } while (0)
+
+/* The finishing step of row xi -> yi, columns [0, ncols), with c[k]. */
+#define PSM_COL_FINISH(xi, yi, k)                                          \
+    do {                                                                   \
+        if (!log)                                                          \
+            (yi)[k] *= c[k];                                               \
+        else                                                               \
+            (yi)[k] = (PSM_COL_EXPONENT((xi)[k], k) - c[k]) * (T)BASE_LOG; \
+    } while (0)
+
+/* The three steps as separate passes over ncols <= PSM_COLS columns whose
+   shifts (and, if wide, a and p) are known. */
 PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
                               T scale, const T *a, const T *p, const T *m, const T *r,
                               const int log, const int wide, const int unit)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
 {
     T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
     double others[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
+    const ptrdiff_t rows = log ? PSM_COL_ROWS_LOG : PSM_COL_ROWS;
 
     (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
-    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_ROWS) {
-        const ptrdiff_t i1 = n - i0 < PSM_COL_ROWS ? n : i0 + PSM_COL_ROWS;
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
+        const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
         for (ptrdiff_t k = 0; k < ncols; k++)
             part[k] = kb[k] = 0;
         for (ptrdiff_t i = i0; i < i1; i++) {
@@ -528,44 +608,20 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
                 const T e = EXP(PSM_COL_EXPONENT(xi[k], k));
                 if (!log)
                     yi[k] = e;
-                part[k] += e == 1 ? 0 : e;
-                kb[k] += e == 1 ? 1 : 0;
+                PSM_COL_SUM(e, k);
             }
         }
-        if (i0 == 0) {
-#pragma omp simd
-            for (ptrdiff_t k = 0; k < ncols; k++)
-                others[k] = part[k], comp[k] = 0.0, ones[k] = kb[k];
-        } else {
-            for (ptrdiff_t k = 0; k < ncols; k++) {
-                psm_neumaier_add(&others[k], &comp[k], (double)part[k]);
-                ones[k] += kb[k];
-            }
-        }
+        FN(col_add_sums)(part, kb, ncols, others, comp, ones, i0 == 0, log);
     }
-    if (!log) {
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < ncols; k++)
-            c[k] = (T)(1.0 / (ones[k] + (others[k] + comp[k])));
-    } else {
-        for (ptrdiff_t k = 0; k < ncols; k++)
-            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
-    }
+    FN(col_factors)(others, comp, ones, ncols, c, log);
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
-        if (!log) {
 #pragma omp simd
-            for (ptrdiff_t k = 0; k < ncols; k++)
-                yi[k] *= c[k];
-        } else {
-#pragma omp simd
-            for (ptrdiff_t k = 0; k < ncols; k++)
-                yi[k] = (PSM_COL_EXPONENT(xi[k], k) - c[k]) * (T)BASE_LOG;
-        }
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            PSM_COL_FINISH(xi, yi, k);
     }
 }
-#undef PSM_COL_EXPONENT
 
 /* Six specialisations (log; unit scale, any scale or wide), so that no loop
    keeps a run-time test (GCC left one instantiation unvectorized when it
@@ -583,8 +639,8 @@ PSM_COLS_VARIANT(cols_softmax, 0, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0,
 PSM_COLS_VARIANT(cols_softmax_wide, 0, 1, 0) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1, 0)
 #undef PSM_COLS_VARIANT
 
-/* One chunk of ncols <= PSM_COLS columns: the max pass, the shifts, then
-   the variant for this scale and these columns. */
+/* ncols <= PSM_COLS columns as separate passes: the max pass, the shifts,
+   then the variant for this scale and these columns. */
 static void FN(col_chunk)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
                           T sg, int log)
 {
@@ -613,12 +669,174 @@ static void FN(col_chunk)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
     }
 }
 
+/* One pass over the n rows of three strips of PSM_STRIP columns (not wide):
+   strip x -> y (shifts m, r) is exponentiated and summed into others,
+   comp, ones; the max of sg*xn, the next strip, is folded into mn (which
+   holds its first row's); if prev, strip xp -> yp is finished (its
+   shifts mp, rp, its c). */
+PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, T sg,
+                               const T *m, const T *r, const T *xn, T *mn, const T *xp, T *yp,
+                               const T *mp, const T *rp, const T *c, double *others,
+                               double *comp, double *ones, const int prev, const int log,
+                               const int unit)
+{
+    T part[PSM_STRIP], kb[PSM_STRIP];
+    const ptrdiff_t rows = log ? PSM_COL_ROWS_LOG : PSM_COL_ROWS;
+    const int wide = 0;
+    const T *a = NULL, *p = NULL;
+    const T sgn = unit ? 1 : sg;   /* unit: scale = 1 > 0 */
+
+    (void)scale, (void)a, (void)p, (void)r, (void)rp;   /* unused in some variants */
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
+        const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
+        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
+            part[k] = kb[k] = 0;
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const T *xi = x + i * ld, *xni = xn + i * ld, *xpi = xp + i * ld;
+            T *yi = y + i * ld, *ypi = yp + i * ld;
+            for (ptrdiff_t l = 0; l < PSM_STRIP; l += 64 / (ptrdiff_t)sizeof(T)) {
+                __builtin_prefetch(xni + PSM_STRIP + l, 0, 3);   /* the strips of the next pass */
+                __builtin_prefetch(yi + PSM_STRIP + l, 1, 3);
+            }
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < PSM_STRIP; k++) {
+                const T v = sgn * xni[k];
+                mn[k] = v > mn[k] ? v : mn[k];
+                const T e = EXP(PSM_COL_EXPONENT(xi[k], k));
+                if (!log)
+                    yi[k] = e;
+                PSM_COL_SUM(e, k);
+                if (prev) {
+                    if (!log)
+                        ypi[k] *= c[k];
+                    else
+                        ypi[k] = ((unit ? xpi[k] - mp[k] : SHIFTED(scale, xpi[k], mp[k], rp[k]))
+                                  - c[k]) * (T)BASE_LOG;
+                }
+            }
+        }
+        FN(col_add_sums)(part, kb, PSM_STRIP, others, comp, ones, i0 == 0, log);
+    }
+}
+
+/* The finishing pass of one strip on its own (the last one, or the one
+   before a wide strip). */
+PSM_INLINE void FN(strip_finish_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale,
+                                      const T *m, const T *r, const T *c, const int log,
+                                      const int unit)
+{
+    const int wide = 0;
+    const T *a = NULL, *p = NULL;
+    (void)scale, (void)a, (void)p, (void)r;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * ld;
+        T *yi = y + i * ld;
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
+            PSM_COL_FINISH(xi, yi, k);
+    }
+}
+#undef PSM_COL_EXPONENT
+#undef PSM_COL_SUM
+#undef PSM_COL_FINISH
+
+/* Specialisations of the strip passes, each its own function (as the rows
+   kernel's fused_pass): index prev * 4 + log * 2 + unit, and log * 2 + unit. */
+#define PSM_STRIP_PASS(pv, lg, un)                                                          \
+    static __attribute__((noinline)) void FN(strip_##pv##lg##un)(                           \
+        const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, T sg, const T *m, const T *r, \
+        const T *xn, T *mn, const T *xp, T *yp, const T *mp, const T *rp, const T *c,       \
+        double *others, double *comp, double *ones)                                         \
+    {                                                                                       \
+        FN(strip_impl)(x, y, n, ld, scale, sg, m, r, xn, mn, xp, yp, mp, rp, c, others,     \
+                       comp, ones, pv, lg, un);                                             \
+    }
+PSM_STRIP_PASS(0, 0, 0) PSM_STRIP_PASS(0, 0, 1) PSM_STRIP_PASS(0, 1, 0) PSM_STRIP_PASS(0, 1, 1)
+PSM_STRIP_PASS(1, 0, 0) PSM_STRIP_PASS(1, 0, 1) PSM_STRIP_PASS(1, 1, 0) PSM_STRIP_PASS(1, 1, 1)
+#undef PSM_STRIP_PASS
+#define PSM_STRIP_FINISH(lg, un)                                                           \
+    static __attribute__((noinline)) void FN(strip_finish_##lg##un)(                       \
+        const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, const T *m, const T *r,      \
+        const T *c)                                                                        \
+    {                                                                                      \
+        FN(strip_finish_impl)(x, y, n, ld, scale, m, r, c, lg, un);                        \
+    }
+PSM_STRIP_FINISH(0, 0) PSM_STRIP_FINISH(0, 1) PSM_STRIP_FINISH(1, 0) PSM_STRIP_FINISH(1, 1)
+#undef PSM_STRIP_FINISH
+
+/* nstrips strips of PSM_STRIP columns, pipelined: the pass that
+   exponentiates strip s takes the max of strip s+1 and finishes strip s-1.
+   A wide strip goes through col_chunk on its own, and the pipeline restarts
+   after it. */
+static void FN(cols_strips)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t nstrips,
+                            T scale, T sg, int log)
+{
+    typedef void (*pass_t)(const T *, T *, ptrdiff_t, ptrdiff_t, T, T, const T *, const T *,
+                           const T *, T *, const T *, T *, const T *, const T *, const T *,
+                           double *, double *, double *);
+    typedef void (*finish_t)(const T *, T *, ptrdiff_t, ptrdiff_t, T, const T *, const T *,
+                             const T *);
+    static const pass_t passes[8] = {
+        FN(strip_000), FN(strip_001), FN(strip_010), FN(strip_011),
+        FN(strip_100), FN(strip_101), FN(strip_110), FN(strip_111)};
+    static const finish_t finishes[4] = {
+        FN(strip_finish_00), FN(strip_finish_01), FN(strip_finish_10), FN(strip_finish_11)};
+    T mx[PSM_STRIP], m[2][PSM_STRIP], r[2][PSM_STRIP], c[PSM_STRIP];
+    double others[PSM_STRIP], comp[PSM_STRIP], ones[PSM_STRIP];
+    const int unit = scale == 1, variant = log * 2 + unit;
+    int prev = 0, wide;   /* strip s-1 awaits its finishing; strip s is wide */
+
+    FN(colmax_impl)(x, n, ld, PSM_STRIP, sg, mx);
+    wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[0], r[0]);
+    for (ptrdiff_t s = 0; s < nstrips; s++) {
+        const T *xs = x + s * PSM_STRIP;
+        T *ys = y + s * PSM_STRIP;
+        const int cur = s & 1, next = s + 1 < nstrips;
+        const T *xn = next ? xs + PSM_STRIP : xs;   /* the last pass takes a max it drops */
+        if (wide) {
+            if (prev)
+                finishes[variant](xs - PSM_STRIP, ys - PSM_STRIP, n, ld, scale, m[!cur],
+                                  r[!cur], c);
+            FN(col_chunk)(xs, ys, n, ld, PSM_STRIP, scale, sg, log);
+            prev = 0;
+            if (next) {
+                FN(colmax_impl)(xn, n, ld, PSM_STRIP, sg, mx);
+                wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[!cur], r[!cur]);
+            }
+            continue;
+        }
+        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
+            mx[k] = sg * xn[k];
+        passes[prev * 4 + variant](xs, ys, n, ld, scale, sg, m[cur], r[cur], xn, mx,
+                                   xs - PSM_STRIP, ys - PSM_STRIP, m[!cur], r[!cur], c, others,
+                                   comp, ones);
+        FN(col_factors)(others, comp, ones, PSM_STRIP, c, log);
+        prev = 1;
+        if (next)   /* m[!cur], r[!cur] were strip s-1's, now finished */
+            wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[!cur], r[!cur]);
+    }
+    if (prev) {
+        const ptrdiff_t s = nstrips - 1;
+        finishes[variant](x + s * PSM_STRIP, y + s * PSM_STRIP, n, ld, scale, m[s & 1],
+                          r[s & 1], c);
+    }
+}
+
+/* Columns [0, ncols): whole strips pipelined (cols_strips) when a strip
+   fits PSM_STRIP_CACHE and there are at least two, the rest in chunks of
+   col_width(n) columns (col_chunk). */
 static void FN(cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
                      int log)
 {
     const ptrdiff_t w = FN(col_width)(n);
+    ptrdiff_t k0 = 0;
     scale = (T)((double)scale / BASE_LOG);
+    log = log != 0;
     const T sg = FN(sign_of)(scale);
-    for (ptrdiff_t k0 = 0; k0 < ncols; k0 += w)
-        FN(col_chunk)(x + k0, y + k0, n, ld, ncols - k0 < w ? ncols - k0 : w, scale, sg, log != 0);
+    if (n * PSM_STRIP * (ptrdiff_t)sizeof(T) <= PSM_STRIP_CACHE && ncols >= 2 * PSM_STRIP) {
+        FN(cols_strips)(x, y, n, ld, ncols / PSM_STRIP, scale, sg, log);
+        k0 = ncols / PSM_STRIP * PSM_STRIP;
+    }
+    for (; k0 < ncols; k0 += w)
+        FN(col_chunk)(x + k0, y + k0, n, ld, ncols - k0 < w ? ncols - k0 : w, scale, sg, log);
 }
