@@ -68,6 +68,8 @@ def test_every_path_meets_the_bounds(isa, op, dtype, shape, scale):
     x = (rng.standard_normal(shape) * 20).astype(dtype)
     x[:, :, ::7] -= 60                      # peaked and flat columns
     x[:, 0, ::5] = 40
+    x[:, :, 3] = 1.5                        # ties: n terms equal to 1, or three
+    x[:, :3, 4] = 100
     result = OPS[op](x, axis=1, scale=scale, strategy="vectorized")
     truth = x if scale is None else x.astype(np.longdouble) * scale
     assert_accurate(op, result, truth, 1)

@@ -547,8 +547,39 @@ PSM_INLINE void FN(col_add_sums)(const T *part, const T *kb, ptrdiff_t ncols, do
 #endif
 }
 
+#if T_MAX_EXP == 128
+/* log(v) for v >= 1 (NaN and +inf pass through), in double, branch-free so
+   that it vectorizes: v = 2^e f with f in [sqrt(1/2), sqrt(2)) (bits: e from
+   the exponent field of v less sqrt(1/2)'s, f from the rest), log f = 2
+   atanh(t) = 2 (t + t^3/3 + ... + t^17/17), t = (f - 1)/(f + 1), |t| <=
+   0.1716: truncated at 1e-15 relative, ample for float results.  For the
+   float kernels' column logs (col_factors), where libm's log1p, one call per
+   column, cost more than the column's exp. */
+PSM_INLINE double FN(col_log)(double v)
+{
+    const uint64_t half_sqrt2 = 0x3fe6a09e667f3bcdu;   /* sqrt(1/2) */
+    uint64_t b, d, eb;
+    double f, e;
+    memcpy(&b, &v, 8);
+    d = b - half_sqrt2;                   /* v >= 1: no borrow past the exponent */
+    eb = (d >> 52) | 0x4330000000000000u;   /* 2^52 + e */
+    memcpy(&e, &eb, 8);
+    e -= 4503599627370496.0;
+    d = (d & 0x000fffffffffffffu) + half_sqrt2;
+    memcpy(&f, &d, 8);
+    const double t = (f - 1) / (f + 1), t2 = t * t, t4 = t2 * t2;
+    const double q = ((((2.0 / 17 * t4 + 2.0 / 13) * t4 + 2.0 / 9) * t4 + 2.0 / 5) * t4 + 2.0) +
+                     t2 * ((((2.0 / 15 * t4 + 2.0 / 11) * t4 + 2.0 / 7) * t4 + 2.0 / 3));
+    const double r = e * 0.6931471805599453 + t * q;
+    return v - v == 0 ? r : v;
+}
+#endif
+
 /* c[k], what a column is finished with: 1/sum (softmax) or the log of its
-   split sum (log_softmax). */
+   split sum (log_softmax): psm_log_split_sum / BASE_LOG, log(ones) +
+   log1p(others/ones).  In float, log1p(q) is log(u) + (q - (u - 1))/u with u =
+   1 + q rounded (col_log; exact for the q lost in u); a column with no term
+   equal to 1 (ones = 0: only a NaN column has none) takes libm's. */
 PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const double *ones,
                                 ptrdiff_t ncols, T *c, const int log)
 {
@@ -556,10 +587,22 @@ PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const 
 #pragma omp simd
         for (ptrdiff_t k = 0; k < ncols; k++)
             c[k] = (T)(1.0 / (others[k] + comp[k]));
-    } else {
-        for (ptrdiff_t k = 0; k < ncols; k++)
-            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
+        return;
     }
+#if T_MAX_EXP == 128
+    int none = 0;
+#pragma omp simd reduction(|:none)
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        const double q = (others[k] + comp[k]) / ones[k], u = 1 + q;
+        c[k] = (T)((FN(col_log)(ones[k]) + (FN(col_log)(u) + (q - (u - 1)) / u)) / BASE_LOG);
+        none |= !(ones[k] >= 1);
+    }
+    if (!none)
+        return;
+#endif
+    for (ptrdiff_t k = 0; k < ncols; k++)
+        if (T_MAX_EXP != 128 || !(ones[k] >= 1))
+            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
 }
 
 /* A column's exponent of v (see the cols kernel), and the exp step's sum. */
