@@ -33,7 +33,8 @@
  * (psm_log_split_sum, in the kernels' base log_split_sum_in_base); so y at
  * the max is -log1p(others), not 0, when the others are tiny.  (Above
  * PSM_NEAR_ONE the plain sum is accurate enough: |log(sum)| > 0.11.)  The
- * cols kernel splits its sums in the same pass instead.
+ * cols kernel splits its log_softmax sums in the exp pass instead, and sums
+ * softmax columns in blocks short enough to need no second sum.
  *
  * Design: two kernel shapes cover every call (the Python layer reshapes or
  * copies into one of them).
@@ -43,10 +44,11 @@
  *                rows: the exp pass of a row also takes the max of the next
  *                and finishes the previous one (see fused_pass).  Rows of at
  *                most PSM_SHORT elements go in tiles instead (short_rows).
- *   cols kernel  x[n][ld], ncols <= PSM_COLS columns of a non-last-axis
- *                problem (outer, n, inner): the same three passes,
- *                vectorised across the contiguous columns instead of
- *                transposing.
+ *   cols kernel  x[n][ld], ncols columns of a non-last-axis problem
+ *                (outer, n, inner): the same three steps, vectorised across
+ *                the contiguous columns instead of transposing, and
+ *                pipelined the same way over strips of PSM_STRIP columns
+ *                (see cols_strips).
  * where= (masked_rows) writes scale*x, or -inf where masked out, into y and
  * runs the rows kernel on y in place.
  * Sums are OpenMP SIMD reductions over blocks of SUM_BLOCK elements, whose
