@@ -621,14 +621,27 @@ PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const 
         }                                  \
     } while (0)
 
-/* The finishing step of row xi -> yi, columns [0, ncols), with c[k]. */
-#define PSM_COL_FINISH(xi, yi, k)                                          \
-    do {                                                                   \
-        if (!log)                                                          \
-            (yi)[k] *= c[k];                                               \
-        else                                                               \
-            (yi)[k] = (PSM_COL_EXPONENT((xi)[k], k) - c[k]) * (T)BASE_LOG; \
-    } while (0)
+/* The finishing pass of columns [0, ncols): y *= c[k] (softmax; y holds
+   the exp), or y = exponent - c[k] (log_softmax). */
+PSM_INLINE void FN(col_finish)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                               T scale, const T *a, const T *p, const T *m, const T *r,
+                               const T *c, const int log, const int wide, const int unit)
+{
+    (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * ld;
+        T *yi = y + i * ld;
+        if (!log) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++)
+                yi[k] *= c[k];
+        } else {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++)
+                yi[k] = (PSM_COL_EXPONENT(xi[k], k) - c[k]) * (T)BASE_LOG;
+        }
+    }
+}
 
 /* The three steps as separate passes over ncols <= PSM_COLS columns whose
    shifts (and, if wide, a and p) are known. */
@@ -659,13 +672,7 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
         FN(col_add_sums)(part, kb, ncols, others, comp, ones, i0 == 0, log);
     }
     FN(col_factors)(others, comp, ones, ncols, c, log);
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *xi = x + i * ld;
-        T *yi = y + i * ld;
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < ncols; k++)
-            PSM_COL_FINISH(xi, yi, k);
-    }
+    FN(col_finish)(x, y, n, ld, ncols, scale, a, p, m, r, c, log, wide, unit);
 }
 
 /* Six specialisations (log; unit scale, any scale or wide), so that no loop
@@ -764,29 +771,13 @@ PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T sc
     }
 }
 
-/* The finishing pass of one strip on its own (the last one, or the one
-   before a wide strip). */
-PSM_INLINE void FN(strip_finish_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale,
-                                      const T *m, const T *r, const T *c, const int log,
-                                      const int unit)
-{
-    const int wide = 0;
-    const T *a = NULL, *p = NULL;
-    (void)scale, (void)a, (void)p, (void)r;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *xi = x + i * ld;
-        T *yi = y + i * ld;
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
-            PSM_COL_FINISH(xi, yi, k);
-    }
-}
 #undef PSM_COL_EXPONENT
 #undef PSM_COL_SUM
-#undef PSM_COL_FINISH
 
 /* Specialisations of the strip passes, each its own function (as the rows
-   kernel's fused_pass): index prev * 4 + log * 2 + unit, and log * 2 + unit. */
+   kernel's fused_pass), index prev * 4 + log * 2 + unit; and of the finishing
+   pass of one strip on its own (the last one, or the one before a wide
+   strip), index log * 2 + unit. */
 #define PSM_STRIP_PASS(pv, lg, un)                                                          \
     static __attribute__((noinline)) void FN(strip_##pv##lg##un)(                           \
         const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, T sg, const T *m, const T *r, \
@@ -804,7 +795,7 @@ PSM_STRIP_PASS(1, 0, 0) PSM_STRIP_PASS(1, 0, 1) PSM_STRIP_PASS(1, 1, 0) PSM_STRI
         const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, const T *m, const T *r,      \
         const T *c)                                                                        \
     {                                                                                      \
-        FN(strip_finish_impl)(x, y, n, ld, scale, m, r, c, lg, un);                        \
+        FN(col_finish)(x, y, n, ld, PSM_STRIP, scale, NULL, NULL, m, r, c, lg, 0, un);     \
     }
 PSM_STRIP_FINISH(0, 0) PSM_STRIP_FINISH(0, 1) PSM_STRIP_FINISH(1, 0) PSM_STRIP_FINISH(1, 1)
 #undef PSM_STRIP_FINISH
