@@ -31,12 +31,12 @@ from . import (
     dispatch,
 )
 from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
-from ._config import available_strategies, get_config
+from ._config import available_strategies, get_config, set_result_pool
 from ._context import num_threads, set_num_threads, set_strategy, strategy
 from ._version import __version__ as __version__
 
 __all__ = [
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",
     "set_strategy", "strategy", "available_strategies", "get_config",
-    "set_num_threads", "num_threads",
+    "set_num_threads", "num_threads", "set_result_pool",
 ]

@@ -3,10 +3,14 @@
 Imports: _config, _bench, dispatch.
 """
 import argparse
+import contextlib
+import datetime
+import io
 import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import tempfile
 
@@ -21,7 +25,7 @@ def info(args):
     cpu = dispatch.cpu_fingerprint()
     print(f"pysoftmax {versions['pysoftmax']}  (numpy {versions['numpy']}, "
           f"Python {platform.python_version()})")
-    print(f"CPU:        {cpu['model']} ({cpu['machine']}), ISA: {' '.join(cpu['flags']) or '-'}")
+    print(f"CPU:        {_cpu(cpu)}, ISA: {' '.join(cpu['flags']) or '-'}")
     print(f"kernels:    {config['isa']} instruction set, "
           f"OpenMP {'on' if config['openmp'] else 'off'}, {config['threads']} threads")
     if "mkl" in versions:
@@ -40,11 +44,21 @@ def info(args):
         label = f"{row.strategy}@{row.use_threads}"
         counts[label] = counts.get(label, 0) + 1
     print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
-          f"{table.cpu.get('model')!r}; rows per strategy@threads: "
+          f"{_cpu(table.cpu)}; rows per strategy@threads: "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    if table.foreign is not None:
+        print(f"            {table.foreign}: its rows are not used here, every call takes "
+              f"the fallback ({', '.join(dispatch.FALLBACK)}); `pysoftmax tune` makes a table "
+              "for this CPU")
     user = dispatch.user_table_path()
     print(f"            user table: {user if user.exists() else f'none ({user} does not exist)'}")
     return 0
+
+
+def _cpu(cpu):
+    """'AMD EPYC (x86_64, AuthenticAMD family 25 model 17)' from a CPU fingerprint."""
+    return (f"{cpu.get('model_name')!r} ({cpu.get('machine')}, {cpu.get('vendor')} "
+            f"family {cpu.get('family')} model {cpu.get('model')})")
 
 
 def _reason(exc):
@@ -74,16 +88,20 @@ def tune(args):
     def decision(row):
         return row.strategy, row.use_threads
 
-    changed = [key for key, row in table.rules.items()
-               if key in before.rules and decision(before.rules[key]) != decision(row)]
+    changed = [key for key, row in table.rules.items() if before.foreign is None
+               and key in before.rules and decision(before.rules[key]) != decision(row)]
     print(f"{'op':<12} {'dtype':<8} {'kind':<6} {'n':<22} {'rows':<18} {'threads':>7}  choice")
     for key, row in sorted(table.rules.items()):
         mark = "  (changed)" if key in changed else ""
         print(f"{key.op:<12} {key.dtype:<8} {key.kind:<6} {table.band('n', key.n_band):<22} "
               f"{table.band('rows', key.rows_band):<18} {key.threads:>7}  "
               f"{row.strategy}@{row.use_threads}{mark}")
-    print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table "
-          "(a choice changes only where another was faster by more than 10%, in every round)")
+    if before.foreign is None:
+        print(f"{len(changed)} of {len(table.rules)} rows differ from the built-in table (a "
+              "choice changes only where another was faster by more than 10%, in every round)")
+    else:
+        print(f"{len(table.rules)} rows, measured here: the built-in table's are not used on "
+              f"this CPU ({before.foreign})")
     if failure is None:
         print(f"written to {path}")
         return 0
@@ -104,33 +122,81 @@ def tune(args):
 
 
 def bench(args):
-    """Time pysoftmax and its peers against a copy of the same bytes."""
+    """Time pysoftmax and its peers against a copy of the same bytes; with
+    --update, also write the run (tables, machine, targets) into a file."""
     if args.features:
         return bench_features(args)
+    if args.update:
+        try:
+            _bench.check_report(args.update)    # before measuring for minutes
+        except (OSError, ValueError) as exc:
+            print(f"pysoftmax bench: cannot update {args.update}: "
+                  f"{_reason(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
+            return 1
     strategies = _bench.default_strategies()
-    columns = strategies + list(_bench.PEERS)
-    all_results = []
+    columns = strategies[:1] + ["auto_out"] + strategies[1:] + list(_bench.PEERS)
+    all_results, sections = [], []
     for threads in args.threads:
         results = _bench.bench(dtype=args.dtype, threads=threads, op=args.op,
                                strategies=strategies, rounds=args.rounds)
         all_results += results
+        title = (f"{args.op}, {args.dtype}, {threads} thread(s): time / memcpy of the same "
+                 f"bytes (median of {args.rounds} rounds of best-of-n; lower is better)")
+        text = _bench.format_table(results, columns)
+        skipped = sorted({(c, why) for r in results for c, why in r["skipped"].items()})
+        text += "".join(f"\n  {c}: {why}" for c, why in skipped)
+        sections.append((title, text))
         if not args.json:
-            print(f"\n{args.op}, {args.dtype}, {threads} thread(s): time / memcpy of the same "
-                  f"bytes (median of {args.rounds} rounds of best-of-n; lower is better)")
-            print(_bench.format_table(results, columns))
-            skipped = sorted({(c, why) for r in results for c, why in r["skipped"].items()})
-            for c, why in skipped:
-                print(f"  {c}: {why}")
+            print(f"\n{title}\n{text}")
         if args.plot:
             path = args.plot if len(args.threads) == 1 else args.plot.replace(
                 ".png", f"-{threads}t.png")
             _bench.plot(results, [c for c in columns if any(c in r["seconds"] for r in results)],
                         path)
             print(f"plot written to {path}", file=sys.stderr)
+    cost = _bench.call_cost(rounds=args.rounds)
+    goals = _bench.targets(all_results, cost)
     if args.json:
-        json.dump(all_results, sys.stdout, indent=1)
+        json.dump({"results": all_results, "call_cost": cost}, sys.stdout, indent=1)
         print()
+    else:
+        print("\ntargets (issue 13):")
+        for text, met in goals:
+            print(f"  [{'met' if met else 'NOT met'}] {text}")
+    if args.update:
+        _bench.update_report(args.update, _report(args, sections, goals))
+        print(f"results written into {args.update}", file=sys.stderr)
     return 0
+
+
+def _report(args, sections, goals):
+    """The Markdown block `bench --update` writes: command, date, machine,
+    the tables and the targets."""
+    machine = io.StringIO()
+    with contextlib.redirect_stdout(machine):
+        info(args)
+    command = " ".join(["pysoftmax bench", "--threads", *map(str, args.threads), "--dtype",
+                        args.dtype, "--op", args.op, "--rounds", str(args.rounds),
+                        "--update", args.update])
+    lines = [f"Written by `{command}` on {datetime.date.today().isoformat()}, "
+             f"on this machine (`pysoftmax info`):", "", "```", machine.getvalue().rstrip(),
+             "```", "", f"CPU detail: {_cpu_line()}", ""]
+    for title, text in sections:
+        lines += [f"### {title}", "", "```", text, "```", ""]
+    lines += ["### Targets (issue 13)", ""]
+    lines += [f"- **{'met' if met else 'not met'}**: {text}" for text, met in goals]
+    return "\n".join(lines)
+
+
+def _cpu_line():
+    """Model name, cores and caches from lscpu where there is one."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    keep = ("Model name", "CPU(s)", "Thread(s) per core", "L1d cache", "L2 cache", "L3 cache")
+    return "; ".join(f"{k}: {fields[k].strip()}" for k in keep if k in fields)
 
 
 def bench_features(args):
@@ -195,6 +261,9 @@ def _main(argv):
                         "(default: %(default)s)")
     b.add_argument("--json", action="store_true", help="print machine-readable results")
     b.add_argument("--plot", metavar="OUT.png", help="draw a bar chart (needs matplotlib)")
+    b.add_argument("--update", metavar="FILE.md",
+                   help="also write the run into FILE.md, between its 'pysoftmax bench "
+                        "--update' markers (docs/benchmarks.md)")
     b.add_argument("--features", action="store_true",
                    help="instead: the cost of approx=, scale= and where= against a plain call")
     args = parser.parse_args(argv)

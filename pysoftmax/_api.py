@@ -2,14 +2,18 @@
 
 Each call is planned (_plan: its arguments checked, the canonical problem),
 then a strategy and thread count are selected for the problem (_select), then
-the plan is executed with them (_execute).
+the plan is executed with them (_execute).  The common call (a float32 or
+float64 array, the last axis, no other argument but a plain `out`) first
+tries the fast path (_fast), which runs the same decision and kernel with
+none of those steps.
 
-Imports: _plan, _context, _select, _execute.
+Imports: _plan, _context, _select, _execute, _fast.
 """
 import numpy as np
 
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
+from ._fast import common_call
 from ._plan import check_out, plan_forward, plan_grad
 from ._select import select
 
@@ -85,7 +89,10 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
     >>> softmax([[1.0, 2.0, 3.0]], where=[[True, True, False]], scale=2.0)
     array([[0.11920292, 0.88079708, 0.        ]])
     """
-    return _forward("softmax", x, axis, out, dtype, where, scale, approx, strategy)
+    y = common_call(x, axis, out, dtype, where, scale, approx, strategy, False)
+    if y is None:
+        y = _forward("softmax", x, axis, out, dtype, where, scale, approx, strategy)
+    return y
 
 
 def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
@@ -131,7 +138,10 @@ def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, app
     >>> log_softmax(np.array([0.0, -40.0]))
     array([-4.24835426e-18, -4.00000000e+01])
     """
-    return _forward("log_softmax", x, axis, out, dtype, where, scale, approx, strategy)
+    y = common_call(x, axis, out, dtype, where, scale, approx, strategy, True)
+    if y is None:
+        y = _forward("log_softmax", x, axis, out, dtype, where, scale, approx, strategy)
+    return y
 
 
 def softmax_grad(y, dy, axis=-1, *, out=None):

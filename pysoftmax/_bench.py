@@ -115,7 +115,12 @@ def peer(name, op, x, axis, threads):
 
 def candidates(op, x, axis, strategies, peers, threads):
     """name -> callable for each usable strategy ('auto' too), each peer and
-    memcpy; name -> reason for each that cannot run."""
+    memcpy; name -> reason for each that cannot run.
+
+    'auto' is the call users write, ``softmax(x)``: a fresh result, as every
+    peer returns.  'auto_out' is the same call writing into a given `out=`,
+    and so is each forced strategy (the kernels compared with each other).
+    """
     fn = softmax if op == "softmax" else log_softmax
     out = np.empty(x.shape, x.dtype)
     problem = plan_forward(op, x, axis, None).problem
@@ -126,9 +131,11 @@ def candidates(op, x, axis, strategies, peers, threads):
                                               or module.decline_reason(problem))
         if reason:
             skipped[name] = reason
+        elif name == "auto":
+            calls["auto"] = lambda: fn(x, axis=axis)
+            calls["auto_out"] = lambda: fn(x, axis=axis, out=out)
         else:
-            calls[name] = (lambda s=(None if name == "auto" else name):
-                           fn(x, axis=axis, out=out, strategy=s))
+            calls[name] = lambda s=name: fn(x, axis=axis, out=out, strategy=s)
     for name in peers:
         made = peer(name, op, x, axis, threads)
         if isinstance(made, str):
@@ -224,26 +231,38 @@ def format_feature_table(results):
         t = r["seconds"]
         rows.append([r["case"], f"{t['plain'] * 1e6:.1f}", f"{t['plain'] / t['memcpy']:.2f}"]
                     + [f"{t[f] / t['plain']:.2f}" for f in features])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return _text_table(rows)
 
 
 def format_table(results, columns):
-    """A text table: memcpy time, then each column's time / memcpy's, the
-    fastest strategy, and auto / fastest strategy."""
+    """A text table: memcpy time, then each column's time / memcpy's, then
+    the fastest peer and auto / that peer (a fresh result each), auto's
+    fresh result / its `out=` call, and auto / the fastest strategy (both
+    with `out=`: is the dispatch right?)."""
     strategies = [c for c in columns if c in STRATEGIES]
-    head = ["case", "memcpy us"] + list(columns) + ["best strategy", "auto/best"]
+    peers = [c for c in columns if c in PEERS]
+    head = (["case", "memcpy us"] + list(columns)
+            + ["best peer", "auto/peer", "fresh/out", "best strategy", "auto/best"])
     rows = [head]
     for r in results:
         t = r["seconds"]
         ratio = {c: t[c] / t["memcpy"] for c in columns if c in t}
         best = min((s for s in strategies if s in t), key=t.get, default=None)
+        peer_best = min((p for p in peers if p in t), key=t.get, default=None)
+        has_auto = "auto" in t and "auto_out" in t
         rows.append([r["case"], f"{t['memcpy'] * 1e6:.1f}"]
                     + [f"{ratio[c]:.2f}" if c in ratio else "-" for c in columns]
-                    + [best or "-", f"{t['auto'] / t[best]:.2f}" if best and "auto" in t else "-"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+                    + [peer_best or "-",
+                       f"{t['auto'] / t[peer_best]:.2f}" if peer_best and has_auto else "-",
+                       f"{t['auto'] / t['auto_out']:.2f}" if has_auto else "-",
+                       best or "-",
+                       f"{t['auto_out'] / t[best]:.2f}" if best and has_auto else "-"])
+    return _text_table(rows)
+
+
+def _text_table(rows):
+    """Rows of cells (the first the header) as right-aligned text columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -271,3 +290,79 @@ def plot(results, columns, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def call_cost(rounds=7, shape=(1, 8)):
+    """The fixed cost of a call: seconds per ``softmax(x)`` on a tiny array
+    (1x8), float32 and float64, next to one ``numpy.exp(x)`` on the same
+    array.  Returns {dtype name: {"softmax": s, "numpy.exp": s}}."""
+    cost = {}
+    for dtype in ("float32", "float64"):
+        x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+        cost[dtype] = best_of_rounds({"softmax": lambda x=x: softmax(x),
+                                      "numpy.exp": lambda x=x: np.exp(x)},
+                                     rounds=rounds)
+    return cost
+
+
+LARGE_CASE = "4096x4096"   # where a fresh result costs page faults (issue 13)
+
+
+def targets(results, cost=None):
+    """The performance targets of issue 13, each as (text, met) from one run
+    (`results` of every thread count; `cost` from call_cost)."""
+    out = []
+    for threads in sorted({r["threads"] for r in results}):
+        rs = [r for r in results if r["threads"] == threads and "auto" in r["seconds"]]
+        worse = [r["case"] for r in rs
+                 if r["seconds"]["auto"] > min((r["seconds"][p] for p in PEERS
+                                                if p in r["seconds"]), default=np.inf)]
+        out.append((f"{threads} thread(s): auto at or below the best peer on every case"
+                    + (f" (not on {', '.join(worse)})" if worse else ""), not worse))
+        last = [r["seconds"]["onnxruntime"] / r["seconds"]["auto"]
+                for r in rs if r["axis"] == -1 and "onnxruntime" in r["seconds"]]
+        if last:
+            median = float(np.median(last))
+            out.append((f"{threads} thread(s): median ONNX Runtime / auto over the last-axis "
+                        f"cases {median:.2f} (target >= 1.2)", median >= 1.2))
+        inner = {r["case"]: r["seconds"]["auto"] / r["seconds"]["memcpy"]
+                 for r in rs if r["axis"] != -1}
+        if inner:
+            limit = 3.0 if threads == 1 else 2.0
+            worst = max(inner, key=inner.get)
+            out.append((f"{threads} thread(s): non-last axis at most {limit} x memcpy "
+                        f"(worst {worst}: {inner[worst]:.2f})", inner[worst] <= limit))
+        for r in rs:
+            if r["case"] == LARGE_CASE and "auto_out" in r["seconds"]:
+                ratio = r["seconds"]["auto"] / r["seconds"]["auto_out"]
+                out.append((f"{threads} thread(s): {LARGE_CASE} fresh result / out= "
+                            f"{ratio:.2f} (target <= 1.10)", ratio <= 1.10))
+    for dtype, t in (cost or {}).items():
+        ratio = t["softmax"] / t["numpy.exp"]
+        out.append((f"1x8 {dtype}: softmax {t['softmax'] * 1e6:.2f} us, numpy.exp "
+                    f"{t['numpy.exp'] * 1e6:.2f} us: {ratio:.1f}x (target <= 3x)", ratio <= 3))
+    return out
+
+
+REPORT_BEGIN = "<!-- pysoftmax bench --update: begin -->"
+REPORT_END = "<!-- pysoftmax bench --update: end -->"
+
+
+def check_report(path):
+    """OSError or ValueError unless file `path` can be read and has the
+    REPORT_BEGIN ... REPORT_END block that update_report replaces."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start, end = text.find(REPORT_BEGIN), text.find(REPORT_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path} has no '{REPORT_BEGIN}' ... '{REPORT_END}' block to replace")
+    return text, start, end
+
+
+def update_report(path, block):
+    """Replace the text between REPORT_BEGIN and REPORT_END in file `path`
+    with `block`."""
+    text, start, end = check_report(path)
+    text = text[:start + len(REPORT_BEGIN)] + "\n" + block.strip("\n") + "\n" + text[end:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -15,6 +15,8 @@ import operator
 from . import _openmp
 from .strategies import STRATEGIES
 
+# Read directly (without the functions below) by the common call's fast path,
+# _fast.pyx, which applies the rules of requested_strategy and effective_threads.
 _strategy = contextvars.ContextVar("pysoftmax_strategy", default=None)
 _threads = contextvars.ContextVar("pysoftmax_threads", default=None)
 

@@ -4,11 +4,15 @@ The operands are used in place when their layout already fits the kernels
 and copied into the compute dtype otherwise; `out` is written directly when
 it fits, else through a temporary (and read from a copy where it partly
 overlaps an operand).  The mask is brought to the canonical shape too (a copy,
-1 byte per element, only when its layout needs it).
+1 byte per element, only when its layout needs it).  New results (and
+temporaries) come from the result pool (_pool), which reuses the memory of
+large ones.
 
-Imports nothing of pysoftmax: the plan and the choice bring what it needs.
+Imports: _pool (the plan and the choice bring the rest).
 """
 import numpy as np
+
+from ._pool import empty
 
 
 def execute(plan, choice, out):
@@ -26,7 +30,7 @@ def execute(plan, choice, out):
         y = _kernel_view(out, problem, dense)
     direct = y is not None              # the kernel writes into out itself
     if not direct:
-        y = np.empty(problem.shape, problem.dtype)
+        y = empty(problem.shape, problem.dtype)
     else:                               # partial overlap: read from a copy
         ins = [a.copy() if np.may_share_memory(a, y) and not _same_view(a, y) else a
                for a in ins]
@@ -42,7 +46,7 @@ def execute(plan, choice, out):
 
     if direct:
         return out
-    result = y.reshape(views[0].shape)
+    result = y if y.shape == views[0].shape else y.reshape(views[0].shape)
     if perm is not None:
         result = result.transpose(np.argsort(perm))
     result_dtype = plan.result_dtype

@@ -13,7 +13,8 @@ from ._select import active, select
 from ._table import KEY_FIELDS
 
 
-class Explanation(namedtuple("Explanation", "strategy threads source problem row table")):
+class Explanation(namedtuple("Explanation", "strategy threads source problem row table note",
+                              defaults=(None,))):
     """What `explain` found: the strategy a call would use and why."""
 
     def __str__(self):
@@ -28,6 +29,8 @@ class Explanation(namedtuple("Explanation", "strategy threads source problem row
                  f"-> strategy {self.strategy!r} on {self.threads} thread(s) ({self.source})"]
         if self.row is not None:
             lines.append(f"   table {self.table}: row {self.row}")
+        if self.note is not None:
+            lines.append(f"   table {self.table}: {self.note}")
         return "\n".join(lines)
 
 
@@ -53,15 +56,25 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
     Explanation
         ``strategy`` (name), ``threads``, ``source`` ('explicit', 'table' or
         'fallback'), ``problem`` (the canonical problem), ``row`` (the table
-        row as a dict, or None) and ``table`` (where the table came from).
+        row as a dict, or None), ``table`` (where the table came from) and
+        ``note`` (why the table's rows are not used on this CPU, or None).
+
+    Examples
+    --------
+    >>> import numpy as np, pysoftmax
+    >>> from pysoftmax import dispatch
+    >>> with pysoftmax.num_threads(16):
+    ...     dispatch.explain(np.zeros((4096, 4096), np.float32)).threads
+    16
     """
     if op not in ("softmax", "log_softmax"):
         raise ValueError(f"op must be 'softmax' or 'log_softmax', not {op!r}")
     problem = plan_forward(op, x, axis, dtype, where, scale, approx).problem
     requested = requested_strategy(strategy)
     table = active()
+    note = None if table.foreign is None else f"its rows are not used here: {table.foreign}"
     if problem is None:
-        return Explanation(None, 0, "empty", None, None, table.source)
+        return Explanation(None, 0, "empty", None, None, table.source, note)
     choice = select(problem, requested, effective_threads())
     row = None
     if choice.key is not None and choice.key in table.rules:
@@ -70,4 +83,4 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
         row["n_band"] = table.band("n", choice.key.n_band)
         row["rows_band"] = table.band("rows", choice.key.rows_band)
     return Explanation(choice.strategy.NAME, choice.threads, choice.source, problem, row,
-                       table.source)
+                       table.source, note)

@@ -3,8 +3,11 @@
 Holds the table in force (`load`, `active`) and a cache of decisions, and
 `select`s a `Choice` for each problem: an explicitly requested strategy is
 honoured or refused with its reason (never a silent fallback); otherwise the
-table's row, if its strategy is available and accepts the problem, else the
-first of FALLBACK that does.  dispatch.py describes the table.
+table's row, if the table applies on this CPU and the row's strategy is
+available and accepts the problem, else the first of FALLBACK that does.
+The thread count: one, or all the call may use (a row's 'all', and where no
+row decides) but at most one per MIN_ELEMENTS_PER_THREAD elements
+(`threads_to_use`).  dispatch.py describes the table.
 
 Imports: strategies, _table.
 """
@@ -17,7 +20,8 @@ from . import _table
 from .strategies import STRATEGIES
 
 FALLBACK = ("vectorized", "onednn", "mkl", "reference")
-PARALLEL_MIN_SIZE = 1 << 15
+MIN_ELEMENTS_PER_THREAD = 1 << 14     # each thread of a call gets at least this many elements
+PARALLEL_MIN_SIZE = 2 * MIN_ELEMENTS_PER_THREAD   # so smaller problems run on one thread
 
 
 class DispatchTableWarning(UserWarning):
@@ -33,7 +37,9 @@ def load(path=None):
 
     `path`, else PYSOFTMAX_TABLE, else the user table if there is one, else
     the built-in table.  A table that cannot be used here is ignored with one
-    DispatchTableWarning, and the built-in table is used.
+    DispatchTableWarning, and the built-in table is used.  (The built-in
+    table's rows apply only on a CPU like the one it was measured on;
+    elsewhere every call takes FALLBACK, silently: Table.foreign says why.)
     """
     global _active
     table, failure = _table.builtin(), None
@@ -65,15 +71,32 @@ def active():
 Choice = namedtuple("Choice", "strategy threads source key")
 Choice.__doc__ = """A dispatch decision: the strategy module, the thread count,
 how it was decided ('explicit', 'table' or 'fallback') and the table's Key for
-the problem (None if the table has no row measured on so few threads)."""
+the problem (None if the table has no rows for the thread count, or does not
+apply on this CPU)."""
 
 
-def _fallback_threads(problem, threads):
-    """The thread count where no row decides: one below PARALLEL_MIN_SIZE elements."""
-    return 1 if problem.n * problem.rows < PARALLEL_MIN_SIZE else threads
+def threads_to_use(use, problem, threads):
+    """The thread count for `problem` when the call may use `threads`: 1 for
+    use 'one'; for 'all' (a row's, or where no row decides) `threads`, but at
+    most one per MIN_ELEMENTS_PER_THREAD elements (so one below PARALLEL_MIN_SIZE).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pysoftmax._problem import Problem
+    >>> big = Problem("softmax", np.dtype(np.float32), "last", (12288, 128))
+    >>> threads_to_use("all", big, 16), threads_to_use("one", big, 16)
+    (16, 1)
+    """
+    if use == "one":
+        return 1
+    return max(1, min(threads, problem.n * problem.rows // MIN_ELEMENTS_PER_THREAD))
 
 
-_choices = {}            # (problem, requested, threads) -> Choice; emptied by load()
+# (problem, requested, threads) -> Choice; emptied by load().  _fast keeps the
+# common call's decisions here too, under 5-tuples of ints, so that they are
+# forgotten with these: emptied in place, never rebound.
+_choices = {}
 _CHOICES_MAX = 4096
 # and in a forked child, where the threads and strategies usable differ
 os.register_at_fork(after_in_child=_choices.clear)
@@ -98,23 +121,23 @@ def select(problem, requested, threads):
 
 def _decide(problem, requested, threads):
     table = active()
-    key = table.key(problem, threads)
+    key = table.key(problem, threads) if table.foreign is None else None
     row = table.rules.get(key) if key is not None else None
+    use = row.use_threads if row is not None else "all"
     if requested is not None:
         module = STRATEGIES[requested]
         reason = module.decline_reason(problem)
         if reason is not None:
             raise ValueError(f"strategy {requested!r} cannot compute this call: {reason}; "
                              "use strategy='auto' to let pysoftmax choose")
-        use = row.use_threads if row is not None else _fallback_threads(problem, threads)
-        return Choice(module, use, "explicit", key)
+        return Choice(module, threads_to_use(use, problem, threads), "explicit", key)
     if row is not None:
         module = STRATEGIES[row.strategy]
         if module.unavailable_reason() is None and module.decline_reason(problem) is None:
-            return Choice(module, row.use_threads, "table", key)
+            return Choice(module, threads_to_use(use, problem, threads), "table", key)
     for name in FALLBACK:
         module = STRATEGIES[name]
         if module.unavailable_reason() is None and module.decline_reason(problem) is None:
-            return Choice(module, _fallback_threads(problem, threads), "fallback", key)
+            return Choice(module, threads_to_use("all", problem, threads), "fallback", key)
     raise AssertionError("the reference strategy accepts every problem")
 

@@ -5,19 +5,22 @@ A table maps a Key
     (op, dtype, kind, n band, rows band, threads) -> Row(strategy, use_threads, seconds)
 
 (see dispatch.py for what the fields mean).  This module reads, checks and
-writes tables, and knows where the user's table lives and which CPU a table
-was made on; which table is in force, and what it selects, is _select.py's.
+writes tables, knows where the user's table lives, which CPU a table was
+made on and whether that is this one (cpu_fingerprint, cpu_mismatch); which
+table is in force, and what it selects, is _select.py's.
 
 Imports: _version, strategies.
 """
 import bisect
 import errno
+import functools
 import importlib.resources
 import json
 import math
 import os
 import pathlib
 import platform
+import re
 import tempfile
 from collections import namedtuple
 
@@ -27,10 +30,23 @@ from ._version import __version__
 from .strategies import STRATEGIES
 from .strategies import library_versions as _strategy_library_versions
 
-FORMAT = "pysoftmax-dispatch-1"
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
-             "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "sve")
+FORMAT = "pysoftmax-dispatch-2"
+# Formats this version no longer reads, and why (a table in one is ignored
+# with the usual warning: re-run `pysoftmax tune`).
+OLD_FORMATS = {
+    "pysoftmax-dispatch-1": "its rows give thread counts of the machine it was measured on, "
+                            "and its CPU lacks vendor, family and model",
+}
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+             "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "sve")
+# What must be equal for a table to apply on a CPU (cpu_mismatch): the
+# instruction set architecture, the vendor, family and model numbers (the
+# microarchitecture; not the model name, which differs between parts of one
+# design) and the ISA_FLAGS present.  Where the OS gives no family and model,
+# the model name must be equal instead.
+CPU_MATCH_FIELDS = ("machine", "vendor", "family", "model", "flags")
 KEY_FIELDS = ("op", "dtype", "kind", "n_band", "rows_band", "threads")
+THREAD_USES = ("one", "all")
 
 Key = namedtuple("Key", KEY_FIELDS)
 Key.__doc__ = """The key of a table row: op, compute dtype name, kind, the index of
@@ -38,31 +54,47 @@ the band of n and of rows (by the table's edges), and the thread count the row
 was measured with."""
 
 Row = namedtuple("Row", "strategy use_threads seconds")
-Row.__doc__ = """A table row: the strategy's name, the thread count to use, and the
-measured seconds per call ('strategy@threads' -> seconds; may be empty)."""
+Row.__doc__ = """A table row: the strategy's name, the threads to use ('one', or 'all'
+that the call may use: _select.threads_to_use), and the measured seconds per
+call ('strategy@threads' -> seconds; may be empty)."""
 
 
 class Table:
-    """A dispatch table: bands, rows, and where and on what it was measured."""
+    """A dispatch table: bands, rows, and where and on what it was measured.
 
-    def __init__(self, rules, n_edges, rows_edges, cpu, versions, source):
+    `foreign` says why its rows do not apply on this CPU (None when they
+    do): set for the built-in table, which applies only on the CPU it was
+    measured on (a user table from another CPU is refused by `read`)."""
+
+    def __init__(self, rules, n_edges, rows_edges, cpu, versions, source, foreign=None):
         self.rules = {Key._make(key): row for key, row in rules.items()}   # Key -> Row
         self.n_edges = list(n_edges)
         self.rows_edges = list(rows_edges)
         self.cpu = cpu
         self.versions = versions
         self.source = source
+        self.foreign = foreign
 
     def key(self, problem, threads):
-        """The Key of the row for `problem` on `threads` threads: that of the
-        largest thread count measured not above `threads` (None if there is none)."""
-        measured = [key.threads for key in self.rules if key.threads <= threads]
-        if not measured:
+        """The Key of the row for `problem` on `threads` threads (None if there is none).
+
+        One thread: the rows measured on one thread.  More: those measured on
+        the largest count above 1 not above `threads`, else on the smallest
+        above it, so that rows made on a small machine serve a big one (and
+        their 'all' means all of its threads); rows measured on one thread
+        only if there are no others."""
+        measured = {key.threads for key in self.rules}
+        many = [t for t in measured if t > 1]
+        if threads == 1 or not many:
+            count = 1 if 1 in measured else None
+        else:
+            count = max([t for t in many if t <= threads] or [min(many)])
+        if count is None:
             return None
         return Key(problem.op, problem.dtype.name, problem.kind,
                    bisect.bisect_left(self.n_edges, problem.n),
                    bisect.bisect_left(self.rows_edges, problem.rows),
-                   max(measured))
+                   count)
 
     def band(self, which, index):
         """'n <= 256', '256 < n <= 4096', ... for band `index` of n or rows."""
@@ -87,6 +119,9 @@ class Table:
 
         Every field is checked (type and range), so that a table that loads
         can be used by every call."""
+        if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+            raise ValueError(f"a table of the older format {data['format']!r} "
+                             f"({OLD_FORMATS[data['format']]}); this version reads {FORMAT!r}")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"not a pysoftmax dispatch table (format {FORMAT!r} expected)")
         try:
@@ -173,11 +208,10 @@ def _rule(rule, n_bands, rows_bands):
             raise ValueError(f"{name} must be an integer in 0..{top}, not {_show(value)}")
         bands.append(value)
     threads, use = rule["threads"], rule["use_threads"]
-    for name, value in (("threads", threads), ("use_threads", use)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {_show(value)}")
-    if use > threads:
-        raise ValueError(f"use_threads {use} outside 1..{threads}")
+    if not _is_int(threads) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, not {_show(threads)}")
+    if not isinstance(use, str) or use not in THREAD_USES:
+        raise ValueError(f"use_threads must be 'one' or 'all' (not a count), not {_show(use)}")
     strategy = _known(rule, "strategy", tuple(STRATEGIES))
     seconds = rule.get("seconds", {})
     if not isinstance(seconds, dict) or not all(
@@ -188,20 +222,93 @@ def _rule(rule, n_bands, rows_bands):
     return Key(op, dtype, kind, *bands, threads), Row(strategy, use, dict(seconds))
 
 
+# /proc/cpuinfo's fields (x86, then Arm) -> the fingerprint's, for the first processor
+_CPUINFO = {"vendor_id": "vendor", "CPU implementer": "vendor", "cpu family": "family",
+            "CPU architecture": "family", "model": "model", "CPU part": "model",
+            "model name": "model_name", "flags": "flags", "Features": "flags"}
+
+
 def cpu_fingerprint():
-    """This CPU's model and instruction-set flags (those that matter here)."""
-    model, flags = platform.processor() or platform.machine(), set()
+    """This CPU: the instruction set architecture (`machine`), `vendor`,
+    `family` and `model` numbers, `model_name`, and which of ISA_FLAGS it
+    has.  From /proc/cpuinfo on Linux (on Arm: implementer, architecture and
+    part); elsewhere what `platform` says (vendor, family and model from
+    Windows' processor string; None where unknown).
+
+    Examples
+    --------
+    >>> from pysoftmax import dispatch
+    >>> sorted(dispatch.cpu_fingerprint())
+    ['family', 'flags', 'machine', 'model', 'model_name', 'vendor']
+    """
+    cpu = _read_cpu()
+    return dict(cpu, flags=list(cpu["flags"]))
+
+
+@functools.cache
+def _read_cpu():
+    """cpu_fingerprint(), read once."""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("", platform.machine()):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith(("flags", "Features")) and not flags:
-                    flags = set(line.split(":", 1)[1].split())
+            found = _cpuinfo_fields(f)
     except OSError:
-        pass
-    return {"model": model, "machine": platform.machine(),
-            "flags": [f for f in ISA_FLAGS if f in flags]}
+        found = {}
+    processor = platform.processor()
+    windows = re.search(r"Family (\d+) Model (\d+).*, (\w+)$", processor)   # e.g. Intel64 Family 6
+    if not found and windows:
+        found = {"family": windows[1], "model": windows[2], "vendor": windows[3]}
+    return {"machine": platform.machine(), "vendor": found.get("vendor"),
+            "family": _number(found.get("family")), "model": _number(found.get("model")),
+            "model_name": found.get("model_name") or processor or platform.machine(),
+            "flags": [f for f in ISA_FLAGS if f in found.get("flags", "").split()]}
+
+
+def _cpuinfo_fields(lines):
+    """The fingerprint's fields (_CPUINFO) of the first processor in the lines
+    of /proc/cpuinfo, as text."""
+    found = {}
+    for line in lines:
+        if not line.strip() and found:
+            break
+        name, _, value = line.partition(":")
+        field = _CPUINFO.get(name.strip())
+        if field is not None and field not in found:
+            found[field] = value.strip()
+    return found
+
+
+def _number(text):
+    """'25' or '0xd0c' as an int; None if absent or not a number."""
+    try:
+        return int(text, 0) if text is not None else None
+    except ValueError:
+        return None
+
+
+def cpu_mismatch(recorded, here=None):
+    """Why a table measured on CPU `recorded` does not apply on `here` (default:
+    this CPU), or None when it does: CPU_MATCH_FIELDS must be equal, and the
+    model name where the family is unknown.
+
+    Examples
+    --------
+    >>> from pysoftmax import dispatch
+    >>> print(dispatch.cpu_mismatch(dispatch.cpu_fingerprint()))
+    None
+    """
+    here = cpu_fingerprint() if here is None else here
+    fields = CPU_MATCH_FIELDS + (("model_name",) if here.get("family") is None else ())
+    differ = []
+    for name in fields:
+        theirs, ours = recorded.get(name), here.get(name)
+        if theirs == ours:
+            continue
+        if name == "flags" and isinstance(theirs, list):
+            differ.append("flags " + " ".join([f"+{f}" for f in ours if f not in theirs]
+                                              + [f"-{f}" for f in theirs if f not in ours]))
+        else:
+            differ.append(f"{name} {_show(theirs, 40)}, here {_show(ours, 40)}")
+    return None if not differ else f"made on another CPU ({'; '.join(differ)})"
 
 
 def library_versions():
@@ -220,9 +327,11 @@ def user_table_path():
 
 
 def builtin():
-    """The table that ships with pysoftmax."""
+    """The table that ships with pysoftmax (`foreign` unless measured on a CPU like this one)."""
     text = importlib.resources.files("pysoftmax").joinpath("dispatch_table.json").read_text()
-    return Table.from_json(json.loads(text), "built-in")
+    table = Table.from_json(json.loads(text), "built-in")
+    table.foreign = cpu_mismatch(table.cpu)
+    return table
 
 
 def read(path):
@@ -236,10 +345,9 @@ def read(path):
     except RecursionError:
         raise ValueError("not a dispatch table (its JSON is nested too deeply)") from None
     table = Table.from_json(data, str(path))
-    here = cpu_fingerprint()
-    if table.cpu.get("model") != here["model"] or table.cpu.get("flags") != here["flags"]:
-        raise ValueError(f"made on another CPU ({table.cpu.get('model')!r}, "
-                         f"{table.cpu.get('flags')}), this is {here['model']!r} {here['flags']}")
+    mismatch = cpu_mismatch(table.cpu)
+    if mismatch is not None:
+        raise ValueError(mismatch)
     return table
 
 

@@ -1,10 +1,13 @@
 """`tune`: measure the strategies on this machine and make a dispatch Table.
 
 Each candidate is timed as the call itself less the selection: the call's
-plan, executed with the candidate's Choice.
+plan, executed with the candidate's Choice.  A row records the strategy and
+whether the problem wants one thread or all of them ('one' if one thread won,
+'all' if the multi-threaded count did), never the count of this machine.
 
 Imports: _context, _plan, _execute, _table, _select, _timing, strategies.
 """
+import os
 import statistics
 import sys
 import time
@@ -30,6 +33,20 @@ TUNE_BUDGET = 90.0                         # seconds tune() measures at most, by
 Candidate = namedtuple("Candidate", "strategy threads")   # a strategy's name, threads to use
 
 
+def busy_warning():
+    """A warning if this machine is busy (load average above half its cores),
+    else None: other processes' threads make ours wait, so a busy machine
+    measures 'one' thread faster than 'all' where an idle one would not."""
+    try:
+        load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):      # not on Linux
+        return None
+    if load <= cores / 2:
+        return None
+    return (f"warning: this machine is busy (load average {load:.1f} on {cores} cores): "
+            "the measurements on more than one thread suffer most; tune on an idle machine")
+
+
 def _sample(kind, n, rows):
     """A shape with `rows` slices of length n for the given kind."""
     if kind == "last":
@@ -45,11 +62,13 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
     For every cell (op, dtype, kind, n band, rows band, thread count) one
     sample shape is timed with every usable strategy (the reference only if
     nothing else accepts it), on one thread and on `threads`, in 5 rounds.  A
-    cell keeps the choice of `base` (the built-in table by default; where it
-    has no row, what the table in force selects) unless another (strategy, threads) was faster by
-    more than `margin` in the median and faster in every round: noise does not
-    change decisions.  Cells not reached within
-    `budget` seconds keep base's rows.
+    cell keeps the choice of `base` (the built-in table by default, if it
+    applies on this CPU; where it has no row, what the table in force selects)
+    unless another (strategy, threads) was faster by more than `margin` in the
+    median and faster in every round: noise does not change decisions.  Cells
+    not reached within `budget` seconds keep base's rows (none if base was
+    measured on another CPU).  The table is stamped with this CPU, and its
+    rows say 'one' or 'all' threads.
 
     Parameters
     ----------
@@ -69,20 +88,25 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
     base = builtin() if base is None else base
     threads = effective_threads() if threads is None else int(threads)
     thread_counts = sorted({1, threads})
+    base_rules = base.rules if base.foreign is None else {}    # another CPU's: not a base
     cells = [Key(op, dt, kind, i, j, t)
              for op in ops for dt in dtypes for kind in kinds for t in thread_counts
              for i, n in enumerate(_N_SAMPLES) for j, rows in enumerate(_ROWS_SAMPLES)
              if n * rows <= MAX_ELEMENTS]
     same_bands = base.n_edges == list(TUNE_N_EDGES) and base.rows_edges == list(TUNE_ROWS_EDGES)
-    table = Table(dict(base.rules) if same_bands else {}, TUNE_N_EDGES, TUNE_ROWS_EDGES,
+    table = Table(dict(base_rules) if same_bands else {}, TUNE_N_EDGES, TUNE_ROWS_EDGES,
                   cpu_fingerprint(), library_versions(), "tuned")
+    busy = busy_warning()
+    if progress and busy:
+        print(busy, file=progress)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for done, key in enumerate(cells):
         if time.perf_counter() - start > budget:
             if progress:
-                print(f"\nbudget of {budget:.0f}s spent: {len(cells) - done} cells keep the "
-                      "built-in choice", file=progress)
+                kept = "keep the base table's rows" if base_rules else "have no row (fallback)"
+                print(f"\nbudget of {budget:.0f}s spent: {len(cells) - done} cells {kept}",
+                      file=progress)
             break
         op, t = key.op, key.threads
         shape, axis = _sample(key.kind, _N_SAMPLES[key.n_band], _ROWS_SAMPLES[key.rows_band])
@@ -102,11 +126,12 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
                     execute(plan_forward(op, x, axis, None), c, out))
         rounds = round_bests(calls, rounds=5, round_time=0.02)
         seconds = {c: statistics.median(r) for c, r in rounds.items()}
-        current = base.rules.get(key)
-        current = Candidate(current.strategy, current.use_threads) if current else None
-        if current not in seconds:      # no base row: what the fallback would do
+        current = base_rules.get(key)
+        if current is not None:
+            current = Candidate(current.strategy, 1 if current.use_threads == "one" else t)
+        if current not in seconds:      # no base row: what the table in force does
             choice = select(problem, None, t)
-            current = Candidate(choice.strategy.NAME, choice.threads)
+            current = Candidate(choice.strategy.NAME, 1 if choice.threads == 1 else t)
             if current not in seconds:
                 current = min(seconds, key=seconds.get)
         fastest = min(seconds, key=seconds.get)
@@ -114,7 +139,7 @@ def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", 
         better = (seconds[fastest] < (1 - margin) * seconds[current]
                   and max(rounds[fastest]) < min(rounds[current]))
         chosen = fastest if better else current
-        table.rules[key] = Row(chosen.strategy, chosen.threads,
+        table.rules[key] = Row(chosen.strategy, "one" if chosen.threads == 1 else "all",
                                {f"{c.strategy}@{c.threads}": round(v, 9)
                                 for c, v in seconds.items()})
         if progress:

@@ -4,6 +4,7 @@ The tests run against the installed package (README: `pytest tests`), never
 the source tree: the compiled kernels exist only in the installed copy.
 """
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -170,3 +171,25 @@ def with_layout(x, layout):
     if layout == "transposed":
         return np.ascontiguousarray(x.T).T
     raise ValueError(layout)
+
+
+def spy_on_runs(monkeypatch):
+    """A list that gets the name of each strategy whose run() is called from
+    now on (the calls still compute)."""
+    ran = []
+    for name, module in STRATEGIES.items():
+        def spy(*args, _name=name, _run=module.run, **kwargs):
+            ran.append(_name)
+            return _run(*args, **kwargs)
+        monkeypatch.setattr(module, "run", spy)
+    return ran
+
+
+def run_in_threads(worker, count):
+    """worker(i) for i < count, each on a thread of its own; returns when all
+    have finished (the worker collects its own errors)."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -21,9 +21,11 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 LAYERS = [
     "pysoftmax._version",               # __version__
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
+    "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
     "pysoftmax._plan",                  # argument checks -> Plan
     "pysoftmax.strategies._common",     # what the compiled strategies share
+    "pysoftmax.strategies._kernels",    # compiled: the one owner of the C kernels and their ISA
     "pysoftmax.strategies._vectorized",  # compiled drivers
     "pysoftmax.strategies._mkl",
     "pysoftmax.strategies._onednn",
@@ -36,6 +38,7 @@ LAYERS = [
     "pysoftmax._table",                 # the table: format, files, CPU fingerprint
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
+    "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies

@@ -3,6 +3,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import run_in_threads
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import pysoftmax
@@ -146,11 +147,7 @@ def test_each_thread_uses_its_own_strategy(monkeypatch):
         except Exception as exc:   # collected and re-raised in the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(worker, 8)
     assert not errors, errors
     for ident, name in idents.values():
         assert used[ident] == {name}

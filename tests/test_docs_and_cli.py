@@ -20,7 +20,8 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 @pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config",
                                     "pysoftmax._context", "pysoftmax._problem",
-                                    "pysoftmax.dispatch"])
+                                    "pysoftmax._table", "pysoftmax._select",
+                                    "pysoftmax._explain", "pysoftmax.dispatch"])
 def test_docstring_examples(module):
     result = doctest.testmod(__import__(module, fromlist=["_"]),
                              optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -97,7 +98,8 @@ def test_cli_bench():
     for case in _bench.DEFAULT_CASES:
         assert case in result.stdout
     header = result.stdout.splitlines()[2].split()
-    for name in [*pysoftmax.available_strategies(), "numpy", "scipy", "memcpy", "auto/best"]:
+    for name in [*pysoftmax.available_strategies(), "auto_out", "numpy", "scipy", "memcpy",
+                 "auto/peer", "fresh/out", "auto/best"]:
         assert name in header, header
     assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
 
@@ -194,10 +196,17 @@ def test_cli_tune_writes_a_usable_table(tmp_path):
     out = tmp_path / "table.json"
     result = _cli("tune", "--budget", "2", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert "rows differ from the built-in table" in result.stdout
-    assert f"written to {out}" in result.stdout
     from pysoftmax import dispatch
-    assert len(dispatch.read(out).rules) >= 100
+    builtin = dispatch.builtin()
+    if builtin.foreign is None:          # the built-in table's rows are the base
+        assert "rows differ from the built-in table" in result.stdout
+    else:
+        assert "rows, measured here: the built-in table's are not used" in result.stdout
+    assert f"written to {out}" in result.stdout
+    table = dispatch.read(out)
+    assert len(table.rules) >= (100 if builtin.foreign is None else 1)
+    assert table.to_json()["format"] == dispatch.FORMAT
+    assert {row.use_threads for row in table.rules.values()} <= {"one", "all"}
 
 
 def _home(tmp_path):
@@ -259,7 +268,8 @@ def test_cli_tune_keeps_the_measurements_when_writing_fails(tmp_path, monkeypatc
     assert cli.main(["tune", "--budget", "1", "--output", str(out)]) == 1
     captured = capsys.readouterr()
     assert f"could not write the dispatch table to {out}" in captured.err
-    assert "rows differ from the built-in table" in captured.out      # the table is shown
+    assert re.search("rows differ from the built-in table|rows, measured here",
+                     captured.out)                              # the table is shown
     spare = re.search(r"saved in (\S+) instead", captured.err).group(1)
     assert pathlib.Path(spare).parent == tmp_path / "spare"
     assert dispatch.read(spare).rules == measured.rules
@@ -275,14 +285,34 @@ def test_save_removes_its_temporary_file_on_failure(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_cli_bench_json():
+def test_cli_bench_json_and_update(tmp_path):
+    """--json gives every case and the call cost; --update rewrites only the
+    block between the markers, with the machine, the tables and the targets."""
     import json
-    result = _cli("bench", "--rounds", "1", "--json")
+    report = tmp_path / "report.md"
+    report.write_text(f"before\n{_bench.REPORT_BEGIN}\nold\n{_bench.REPORT_END}\nafter\n")
+    result = _cli("bench", "--rounds", "1", "--json", "--update", str(report))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert [r["case"] for r in data] == list(_bench.DEFAULT_CASES)
-    for r in data:
-        assert {"auto", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
+    assert [r["case"] for r in data["results"]] == list(_bench.DEFAULT_CASES)
+    for r in data["results"]:
+        assert {"auto", "auto_out", "memcpy", "numpy", "scipy"} <= set(r["seconds"])
+    assert set(data["call_cost"]) == {"float32", "float64"}
+    text = report.read_text()
+    assert text.startswith(f"before\n{_bench.REPORT_BEGIN}\nWritten by `pysoftmax bench")
+    assert text.endswith(f"{_bench.REPORT_END}\nafter\n")
+    assert "old" not in text
+    for needed in ("CPU:", "auto/peer", "fresh/out", "### Targets (issue 13)", "1x8 float64"):
+        assert needed in text
+
+
+def test_cli_bench_update_checks_the_file_first(tmp_path):
+    (tmp_path / "plain.md").write_text("no markers\n")
+    for name in ("plain.md", "missing.md"):
+        result = _cli("bench", "--update", str(tmp_path / name))
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"pysoftmax bench: cannot update {tmp_path / name}")
+        assert "Traceback" not in result.stderr
 
 
 def test_asv_cases_are_the_bench_cases():

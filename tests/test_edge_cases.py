@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import scipy.special
-from conftest import refuses, run
+from conftest import refuses, run, spy_on_runs
 
 import pysoftmax
 from pysoftmax import log_softmax, softmax
@@ -217,14 +217,8 @@ def test_broadcast_readonly_input(strategy_name):
 def test_strategy_argument_overrides_context(monkeypatch):
     """strategy= beats the context's strategy: the strategy it names runs."""
     from pysoftmax import dispatch
-    from pysoftmax.strategies import STRATEGIES
 
-    ran = []
-    for name, module in STRATEGIES.items():
-        def spy(*args, _name=name, _run=module.run, **kwargs):
-            ran.append(_name)
-            return _run(*args, **kwargs)
-        monkeypatch.setattr(module, "run", spy)
+    ran = spy_on_runs(monkeypatch)
     x = np.arange(3.0)
     with pysoftmax.strategy("reference"):
         np.testing.assert_allclose(softmax(x, strategy="vectorized"), scipy.special.softmax(x),

@@ -199,3 +199,21 @@ static const psm_table *psm_for(double scale, int approx)
     }
 PSM_KERNELS(PSM_ENTRY, float, f32)
 PSM_KERNELS(PSM_ENTRY, double, f64)
+
+/* What the one owner of these kernels publishes (kernels.h). */
+const char *psm_isa(void)
+{
+    return psm->isa;
+}
+
+#define PSM_EXPORT(t, kind, ret, name, params, args) .psm_##name##_##t = psm_##name##_##t,
+#define PSM_CONTROL_EXPORT(ret, name, params) .name = name,
+const psm_api *psm_exports(void)
+{
+    static const psm_api api = {
+        PSM_CONTROL(PSM_CONTROL_EXPORT)
+        PSM_KERNELS(PSM_EXPORT, float, f32)
+        PSM_KERNELS(PSM_EXPORT, double, f64)
+    };
+    return &api;
+}

@@ -20,6 +20,15 @@
  *   ONE      the params only; one kernel (exact exp).
  * args names the params in order, for the call.
  *
+ * One owner (issue 13): the compiled module pysoftmax.strategies._kernels
+ * alone links kernels.c (built with hidden symbols: nothing of it is
+ * exported) and publishes psm_exports(), a table of the entry points, in a
+ * capsule.  Every other extension is compiled with -DPSM_IMPORT: there this
+ * header declares each entry point as a static pointer of the same name and
+ * signature, filled from that table by psm_import() when the module is
+ * imported.  So a call reads the same way in both, and every extension
+ * runs the one ISA choice of the process (psm_init, psm_isa).
+ *
  * Adding a kernel: write its body as a static function FN(name) (in
  * softmax_body.h, which is instantiated with both exps, or for a ONE kernel
  * in support_body.h, exact exp only), add its line to PSM_KERNELS, and
@@ -37,9 +46,13 @@
 #define PSM_STRIP 64   /* the cols kernel's strip of columns: callers split runs of columns
                           at multiples of it (softmax_body.h) */
 
-/* Choose the implementation: force_generic != 0 selects the portable one.
-   Returns the name of the chosen instruction set ("avx2" or "generic"). */
-const char *psm_init(int force_generic);
+/* The entry points besides the kernels, as X(ret, name, params). */
+#define PSM_CONTROL(X)                                                              \
+    /* Choose the implementation: force_generic != 0 selects the portable one.     \
+       Returns the name of the chosen instruction set ("avx2" or "generic"). */    \
+    X(const char *, psm_init, (int force_generic))                                  \
+    /* The name of the instruction set in use (psm_init's last answer). */          \
+    X(const char *, psm_isa, (void))
 
 /* Strides (ld*) and sizes are in elements, ptrdiff_t; rows >= 1, n >= 1. */
 #define PSM_KERNELS(X, T, t)                                                                   \
@@ -93,10 +106,54 @@ const char *psm_init(int force_generic);
 #define PSM_ENTRY_PARAMS_APPROX(params) (PSM_UNPAREN params, int approx)
 #define PSM_ENTRY_PARAMS_ONE(params) params
 
+/* The table of the entry points that the owner publishes: a pointer for
+   each, named as the entry point. */
+#define PSM_POINTER(t, kind, ret, name, params, args) \
+    ret (*psm_##name##_##t) PSM_ENTRY_PARAMS_##kind(params);
+#define PSM_CONTROL_POINTER(ret, name, params) ret (*name) params;
+typedef struct psm_api {
+    PSM_CONTROL(PSM_CONTROL_POINTER)
+    PSM_KERNELS(PSM_POINTER, float, f32)
+    PSM_KERNELS(PSM_POINTER, double, f64)
+} psm_api;
+
+/* The name of the capsule holding the owner's psm_exports(). */
+#define PSM_API_CAPSULE "pysoftmax.strategies._kernels.api"
+
+#ifndef PSM_IMPORT
+#define PSM_CONTROL_DECLARE(ret, name, params) ret name params;
+PSM_CONTROL(PSM_CONTROL_DECLARE)
+#undef PSM_CONTROL_DECLARE
 #define PSM_DECLARE(t, kind, ret, name, params, args) \
     ret psm_##name##_##t PSM_ENTRY_PARAMS_##kind(params);
 PSM_KERNELS(PSM_DECLARE, float, f32)
 PSM_KERNELS(PSM_DECLARE, double, f64)
 #undef PSM_DECLARE
+/* The table of all entry points, for the extensions built with PSM_IMPORT. */
+const psm_api *psm_exports(void);
+
+#else   /* an extension that calls the owner's kernels: a static pointer each */
+#define PSM_STATIC(...) static PSM_POINTER(__VA_ARGS__)
+#define PSM_CONTROL_STATIC(...) static PSM_CONTROL_POINTER(__VA_ARGS__)
+PSM_CONTROL(PSM_CONTROL_STATIC)
+PSM_KERNELS(PSM_STATIC, float, f32)
+PSM_KERNELS(PSM_STATIC, double, f64)
+#undef PSM_STATIC
+#undef PSM_CONTROL_STATIC
+
+/* Take every entry point from the owner's table (the capsule's pointer);
+   before any call. */
+#define PSM_TAKE(t, kind, ret, name, params, args) psm_##name##_##t = api->psm_##name##_##t;
+#define PSM_CONTROL_TAKE(ret, name, params) name = api->name;
+static void psm_import(const void *table)
+{
+    const psm_api *api = (const psm_api *)table;
+    PSM_CONTROL(PSM_CONTROL_TAKE)
+    PSM_KERNELS(PSM_TAKE, float, f32)
+    PSM_KERNELS(PSM_TAKE, double, f64)
+}
+#undef PSM_TAKE
+#undef PSM_CONTROL_TAKE
+#endif
 
 #endif

@@ -3,7 +3,8 @@
 # PSM_KERNELS lists them (FORWARD and APPROX kernels take `int approx` last);
 # the generated C includes kernels.h, so the C compiler sees the real
 # prototypes.  Then, for each kernel, a fused-type wrapper that picks the
-# _f32 or _f64 entry point.  Only cimported: nothing to import at run time.
+# _f32 or _f64 entry point.  Only cimported; the extensions other than the owner of
+# the kernels (strategies/_kernels.pyx) call psm_import first (below).
 from cython cimport floating
 from libc.stddef cimport ptrdiff_t
 
@@ -11,6 +12,14 @@ cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
     enum: PSM_STRIP
     const char *psm_init(int force_generic)
+    const char *psm_isa()
+    # The one owner of the kernels (strategies/_kernels.pyx) publishes psm_exports() in a
+    # capsule named PSM_API_CAPSULE; the other extensions, built with -DPSM_IMPORT, pass its
+    # pointer to psm_import when imported (kernels.h).
+    ctypedef struct psm_api
+    const char *PSM_API_CAPSULE
+    const psm_api *psm_exports()
+    void psm_import(const void *table)
 
     void psm_rows_f32(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows,
                       ptrdiff_t n, float scale, int log, int approx)

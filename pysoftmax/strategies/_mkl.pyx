@@ -2,7 +2,8 @@
 """Driver of the `mkl` strategy, after Intel's softmax study.
 
 Design: per row, the max is our OpenMP SIMD reduction and the shift x - max
-our SIMD loop (src/kernels.h); MKL does the rest: exp (v?Exp), the sum
+our SIMD loop (src/kernels.h, called through their owner _kernels.pyx, so
+they run the instruction set it chose); MKL does the rest: exp (v?Exp), the sum
 (cblas_?asum over blocks, added in double: every term is positive, so the
 sum of absolute values is the sum), and the scaling by 1/sum (cblas_?scal).
 log_softmax subtracts the log of the sum, taken by our psm_log_row_sum
@@ -22,12 +23,18 @@ run at the same speed, so nothing is gained by giving up accuracy.
 """
 import numpy as np
 
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport fabs
 
-from kernels cimport psm_colmax, psm_log_col_sums, psm_log_row_sum, psm_max, psm_shift
+from kernels cimport (PSM_API_CAPSULE, psm_colmax, psm_import, psm_isa, psm_log_col_sums,
+                      psm_log_row_sum, psm_max, psm_shift)
 from mkl_api cimport *
+
+from . import _kernels   # the owner of our kernels (and of their ISA): we call its entry points
+
+psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
 
 # Sums of long slices (issue 12): one cblas_sasum over a row of 10^6 floats
 # lost 3.5e-3 of it (MKL adds in 16 float lanes here; the lane holding the 1
@@ -45,6 +52,11 @@ cdef enum:
 
 cdef MKL_INT64 MODE = VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF
 VML_MODE = "VML_HA | VML_ERRMODE_IGNORE | VML_FTZDAZ_OFF"
+
+
+def isa():
+    """The instruction set of our kernels this module calls (the owner's)."""
+    return psm_isa().decode()
 
 
 def version():

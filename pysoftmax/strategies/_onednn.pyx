@@ -19,8 +19,14 @@ it.  A row of only -inf oneDNN already makes NaN.
 """
 import numpy as np
 
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
 from dnnl_api cimport *
-from kernels cimport psm_nonfinite_rows_f32
+from kernels cimport PSM_API_CAPSULE, psm_import, psm_isa, psm_nonfinite_rows_f32
+
+from . import _kernels   # the owner of our kernels (and of their ISA): we call its entry points
+
+psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
@@ -33,6 +39,11 @@ cdef int _check(dnnl_status_t status, str what) except -1:
     if status != dnnl_success:
         raise RuntimeError(f"oneDNN {what} failed (dnnl_status_t {status})")
     return 0
+
+
+def isa():
+    """The instruction set of our kernels this module calls (the owner's)."""
+    return psm_isa().decode()
 
 
 def version():

@@ -2,24 +2,32 @@
 """Driver of the `vectorized` strategy.
 
 Design: the C kernels (src/kernels.h, declared for Cython in
-src/kernels.pxd; the bodies in src/softmax_body.h) do a run of rows, or a run
-of columns of a non-last-axis problem; these
+src/kernels.pxd; the bodies in src/softmax_body.h; called through their
+owner, _kernels.pyx) do a run of rows, or a run of columns of a
+non-last-axis problem; these
 functions run them over a whole canonical array, in parallel with prange.
 The Python layer (strategies/vectorized.py) has already checked dtype and
 layout.  Forward kernels compute the softmax of scale*x, with the
-approximate exp if approx.  On one thread no OpenMP parallel region is
+approximate exp if approx.  forward_rows_f32/_f64 (declared in
+_vectorized.pxd) run the plain forward rows for callers in C: the common
+call's fast path (_fast.pyx), which thus runs exactly what rows() runs.  On one thread no OpenMP parallel region is
 entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
-from kernels cimport (PSM_STRIP, psm_cols, psm_exp, psm_grad_rows, psm_init, psm_masked_rows,
-                      psm_rows)
+from kernels cimport (PSM_API_CAPSULE, PSM_STRIP, psm_cols, psm_exp, psm_grad_rows, psm_import,
+                      psm_isa, psm_masked_rows, psm_rows)
+
+from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
+
+psm_import(PyCapsule_GetPointer(_kernels.api, PSM_API_CAPSULE))
 
 
-def init(bint force_generic):
-    """Select the kernels for this CPU (or the portable ones); return the ISA name."""
-    return psm_init(force_generic).decode()
+def isa():
+    """The instruction set of the kernels this module calls (the owner's)."""
+    return psm_isa().decode()
 
 
 cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
@@ -34,6 +42,36 @@ cdef inline void _rows(const floating *x, Py_ssize_t ldx, const unsigned char *m
                         r1 - r0, n, scale, log, approx)
 
 
+cdef void _rows_parallel(const floating *x, Py_ssize_t ldx, const unsigned char *mask,
+                         Py_ssize_t ldmask, floating *y, Py_ssize_t ldy, Py_ssize_t n_rows,
+                         Py_ssize_t n, floating scale, int log, int approx,
+                         int n_threads) noexcept nogil:
+    """All n_rows >= 1 rows: each thread takes one contiguous chunk of rows (the
+    C kernel pipelines the rows of a chunk); a row's result does not depend on
+    the chunking.  One thread enters no parallel region (none may run in a
+    forked child)."""
+    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows), c, r0, r1
+    if chunks <= 1:
+        _rows(x, ldx, mask, ldmask, y, ldy, 0, n_rows, n, scale, log, approx)
+    else:
+        for c in prange(chunks, num_threads=n_threads, schedule='static'):
+            r0 = c * n_rows // chunks
+            r1 = (c + 1) * n_rows // chunks
+            _rows(x, ldx, mask, ldmask, y, ldy, r0, r1, n, scale, log, approx)
+
+
+cdef void forward_rows_f32(const float *x, Py_ssize_t ldx, float *y, Py_ssize_t ldy,
+                           Py_ssize_t n_rows, Py_ssize_t n, int log,
+                           int n_threads) noexcept nogil:
+    _rows_parallel(x, ldx, NULL, 0, y, ldy, n_rows, n, <float>1, log, 0, n_threads)
+
+
+cdef void forward_rows_f64(const double *x, Py_ssize_t ldx, double *y, Py_ssize_t ldy,
+                           Py_ssize_t n_rows, Py_ssize_t n, int log,
+                           int n_threads) noexcept nogil:
+    _rows_parallel(x, ldx, NULL, 0, y, ldy, n_rows, n, <double>1, log, 0, n_threads)
+
+
 def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          floating[:, :] y,            # OUT (rows, n), each row contiguous; may be x
          bint log, int n_threads,
@@ -41,13 +79,9 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
          const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
     """y[i] = softmax(scale * x[i]) (log_softmax if log) for every row i; n >= 1.
 
-    With `where`, only the elements where it is nonzero take part.  Each
-    thread takes one contiguous chunk of rows (the C kernel pipelines the
-    rows of a chunk); a row's result does not depend on the chunking.
-    """
-    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1], c, r0, r1
+    With `where`, only the elements where it is nonzero take part."""
+    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
     cdef Py_ssize_t ldx, ldy, ldmask = 0
-    cdef Py_ssize_t chunks = min(<Py_ssize_t>n_threads, n_rows)
     cdef const unsigned char *mask = NULL
     if n > 1 and (x.strides[1] != sizeof(floating) or y.strides[1] != sizeof(floating)):
         raise ValueError("rows must be contiguous")
@@ -66,13 +100,8 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
     if where is not None:
         mask = &where[0, 0]
     with nogil:
-        if chunks == 1:      # no parallel region (none may run in a forked child)
-            _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, 0, n_rows, n, scale, log, approx)
-        else:
-            for c in prange(chunks, num_threads=n_threads, schedule='static'):
-                r0 = c * n_rows // chunks
-                r1 = (c + 1) * n_rows // chunks
-                _rows(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, r0, r1, n, scale, log, approx)
+        _rows_parallel(&x[0, 0], ldx, mask, ldmask, &y[0, 0], ldy, n_rows, n, scale, log,
+                       approx, n_threads)
 
 
 cdef inline void _col_range(const floating *x, floating *y, Py_ssize_t f0, Py_ssize_t f1,

@@ -2,7 +2,8 @@
 
 One pass structure per row while it is in cache (max; exp and sum, storing
 exp; scale), rows in parallel with OpenMP; a column-blocked kernel for a
-non-last axis.  The C kernels are in src/, their Cython driver in
+non-last axis.  The C kernels are in src/, owned by _kernels.pyx (which
+every strategy's compiled code calls), their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
 approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
@@ -21,7 +22,7 @@ CONTIGUOUS = False   # rows with their own strides are fine
 
 
 try:
-    from . import _vectorized
+    from . import _kernels, _vectorized
 except ImportError as exc:   # a broken build: say why, keep the rest working
     _vectorized = None
     _import_error = f"cannot import the compiled kernels: {exc}"
@@ -32,17 +33,18 @@ else:
     if _isa_request not in ("auto", "generic", ""):
         warnings.warn(f"PYSOFTMAX_ISA={_isa_request!r} is not 'auto' or 'generic'; using 'auto'",
                       RuntimeWarning, stacklevel=2)
-    ISA = _vectorized.init(_isa_request == "generic")
+    ISA = _kernels.init(_isa_request == "generic")
 
 
 def set_isa(generic):
     """Use the portable kernels (generic=True) or the best for this CPU.
 
-    For tests: it switches the kernels of the whole process. Returns the
-    instruction set now in use.
+    For tests: it switches the kernels of the whole process, those the other
+    strategies call too (one owner: _kernels.pyx). Returns the instruction
+    set now in use.
     """
     global ISA
-    ISA = _vectorized.init(bool(generic))
+    ISA = _kernels.init(bool(generic))
     return ISA
 
 
