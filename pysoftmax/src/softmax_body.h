@@ -579,9 +579,11 @@ PSM_INLINE double FN(col_log)(double v)
 
 /* c[k], what a column is finished with: 1/sum (softmax) or the log of its
    split sum (log_softmax): psm_log_split_sum / BASE_LOG, log(ones) +
-   log1p(others/ones).  In float, log1p(q) is log(u) + (q - (u - 1))/u with u =
-   1 + q rounded (col_log; exact for the q lost in u); a column with no term
-   equal to 1 (ones = 0: only a NaN column has none) takes libm's. */
+   log1p(others/ones) = log(ones + others).  In float that is log(w) + err/w
+   (col_log), w = ones + others rounded and err its rounding error (Fast2Sum
+   from the larger of the two): exact for the others lost in w, so
+   log(1 + tiny) stays tiny.  A column with no term equal to 1 (ones = 0:
+   only a NaN column has none) takes libm's. */
 PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const double *ones,
                                 ptrdiff_t ncols, T *c, const int log)
 {
@@ -595,8 +597,9 @@ PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const 
     int none = 0;
 #pragma omp simd reduction(|:none)
     for (ptrdiff_t k = 0; k < ncols; k++) {
-        const double q = (others[k] + comp[k]) / ones[k], u = 1 + q;
-        c[k] = (T)((FN(col_log)(ones[k]) + (FN(col_log)(u) + (q - (u - 1)) / u)) / BASE_LOG);
+        const double o = ones[k], s = others[k] + comp[k], w = o + s;
+        const double err = o >= s ? (o - w) + s : (s - w) + o;
+        c[k] = (T)((FN(col_log)(w) + err / w) / BASE_LOG);
         none |= !(ones[k] >= 1);
     }
     if (!none)
