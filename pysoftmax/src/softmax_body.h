@@ -749,9 +749,11 @@ PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T sc
         for (ptrdiff_t i = i0; i < i1; i++) {
             const T *xi = x + i * ld, *xni = xn + i * ld, *xpi = xp + i * ld;
             T *yi = y + i * ld, *ypi = yp + i * ld;
-            for (ptrdiff_t l = 0; l < PSM_STRIP; l += 64 / (ptrdiff_t)sizeof(T)) {
-                __builtin_prefetch(xni + PSM_STRIP + l, 0, 3);   /* the strips of the next pass */
-                __builtin_prefetch(yi + PSM_STRIP + l, 1, 3);
+            for (size_t l = PSM_STRIP * sizeof(T); l < 2 * PSM_STRIP * sizeof(T); l += 64) {
+                /* the strips of the next pass (addresses as integers: they may lie
+                   past the arrays, where a prefetch does nothing) */
+                __builtin_prefetch((const void *)((uintptr_t)xni + l), 0, 3);
+                __builtin_prefetch((const void *)((uintptr_t)yi + l), 1, 3);
             }
 #pragma omp simd
             for (ptrdiff_t k = 0; k < PSM_STRIP; k++) {
