@@ -192,7 +192,7 @@ def test_approx_is_not_exact():
 @pytest.mark.parametrize("dtype, gap", [(np.float32, 40.0), (np.float32, 80.0),
                                         (np.float64, 60.0), (np.float64, 700.0)])
 @pytest.mark.parametrize("shape, axis", [((3,), -1), ((5, 40), -1), ((5, 1000), -1),
-                                          ((40, 5), 0), ((2, 30, 7), 1)])
+                                          ((40, 5), 0), ((2, 30, 7), 1), ((2, 21, 200), 1)])
 @pytest.mark.parametrize("features", [{}, {"scale": 2.0}, {"where": True}, {"approx": True}])
 def test_log_softmax_at_the_max_is_minus_log1p_of_the_rest(strategy_name, dtype, gap, shape,
                                                            axis, features):

@@ -42,7 +42,9 @@
 
 #include <stddef.h>   /* ptrdiff_t */
 
-#define PSM_COLS 256   /* columns per call of the cols kernels (stack scratch) */
+#define PSM_COLS 256   /* columns per call of the mkl strategy's column helpers (stack scratch) */
+#define PSM_STRIP 64   /* the cols kernel's strip of columns: callers split runs of columns
+                          at multiples of it (softmax_body.h) */
 
 /* The entry points besides the kernels, as X(ret, name, params). */
 #define PSM_CONTROL(X)                                                              \
@@ -69,7 +71,7 @@
       (const T *x, ptrdiff_t ldx, const unsigned char *mask, ptrdiff_t ldmask, T *y,           \
        ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, T scale, int log),                          \
       (x, ldx, mask, ldmask, y, ldy, rows, n, scale, log))                                     \
-    /* ncols <= PSM_COLS columns of x[n][ld] (a non-last axis); y may be x. */                 \
+    /* ncols columns of x[n][ld] (a non-last axis); y may be x. */                             \
     X(t, FORWARD, void, cols,                                                                  \
       (const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale, int log),        \
       (x, y, n, ld, ncols, scale, log))                                                        \

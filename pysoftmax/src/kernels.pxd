@@ -10,6 +10,7 @@ from libc.stddef cimport ptrdiff_t
 
 cdef extern from "kernels.h" nogil:
     enum: PSM_COLS
+    enum: PSM_STRIP
     const char *psm_init(const char *isa)
     const char *psm_isa()
     # The one owner of the kernels (strategies/_kernels.pyx) publishes psm_exports() in a

@@ -36,7 +36,8 @@
  * (psm_log_split_sum, in the kernels' base log_split_sum_in_base); so y at
  * the max is -log1p(others), not 0, when the others are tiny.  (Above
  * PSM_NEAR_ONE the plain sum is accurate enough: |log(sum)| > 0.11.)  The
- * cols kernel splits its sums in the same pass instead.
+ * cols kernel splits its log_softmax sums in the exp pass instead, and sums
+ * softmax columns in blocks short enough to need no second sum.
  *
  * Design: two kernel shapes cover every call (the Python layer reshapes or
  * copies into one of them).
@@ -46,10 +47,11 @@
  *                rows: the exp pass of a row also takes the max of the next
  *                and finishes the previous one (see fused_pass).  Rows of at
  *                most PSM_SHORT elements go in tiles instead (short_rows).
- *   cols kernel  x[n][ld], ncols <= PSM_COLS columns of a non-last-axis
- *                problem (outer, n, inner): the same three passes,
- *                vectorised across the contiguous columns instead of
- *                transposing.
+ *   cols kernel  x[n][ld], ncols columns of a non-last-axis problem
+ *                (outer, n, inner): the same three steps, vectorised across
+ *                the contiguous columns instead of transposing, and
+ *                pipelined the same way over strips of PSM_STRIP columns
+ *                (see cols_strips).
  * where= (masked_rows) writes scale*x, or -inf where masked out, into y and
  * runs the rows kernel on y in place.
  * Sums are OpenMP SIMD reductions over blocks of SUM_BLOCK elements, whose
@@ -520,89 +522,180 @@ PSM_INLINE void FN(colmax_impl)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
     }
 }
 
-/* ncols <= PSM_COLS columns of an (n, ld) block: the softmax of each column.
-   Sums run in T over blocks of PSM_COL_BLOCK rows (the exp loop stays at the
-   full vector width of T), then are added in double with compensation.
-   Column k's exponents are SHIFTED(scale, x, m[k], r[k]), or, in a block
-   with a wide column (wide, a constant), SHIFTED(a[k], x, m[k], r[k]) * p[k]
-   with a[k] = scale and p[k] = 1 for the columns that are not wide: the
-   same value, so a column's result does not depend on its neighbours. */
-#define PSM_COL_BLOCK 64
+/* The cols kernel: ncols columns of an (n, ld) block, x[i*ld + k], each
+   column's softmax on its own, vectorised across the contiguous columns k.
+   Three steps per column: its max (and from it the shift m[k], r[k]:
+   col_shifts, shift_of for many columns at once); e = EXP(exponent), stored
+   (softmax) and summed; finish: y *= 1/sum (softmax) or y = exponent -
+   log(sum) (log_softmax).  The exp step is the costly one (a long
+   dependency chain per element); the other two are short.  So, as the rows
+   kernel does, they run in the same loop: the columns are cut into strips
+   of PSM_STRIP, and one pass over the rows (strip_impl) exponentiates strip
+   s while it takes the max of strip s+1 and finishes strip s-1
+   (cols_strips): one loop per element instead of three, each strip in L1 or
+   L2 while it is worked on.  Columns that do not fill a strip, strips too tall
+   for the cache (n * PSM_STRIP elements beyond PSM_STRIP_CACHE bytes) and
+   strips with a wide column go through the three steps as separate passes
+   (col_chunk, cols_impl), in the same order of operations: a column's result
+   is the same bits whichever way it goes, so it does not depend on the
+   caller's split of the columns (threads, layout).
+   Sums: in T over blocks of rows, then in double (with compensation for
+   double: col_add_sums).  softmax sums PSM_COL_ROWS rows a block: a lane
+   that holds the largest term (1) loses at most PSM_COL_ROWS - 1 half-ulps
+   of 1 from the others, 4.2e-7 in float, so no second pass is needed (the
+   rows kernel's resum).  log_softmax splits its sums as split_impl does,
+   the terms equal to 1 counted apart (kb) from the others (part), over
+   PSM_COL_ROWS_LOG rows: the log of the split sum is log1p(others) for one
+   such term (log_split_sum_in_base).
+   Exponents: SHIFTED(scale, x, m[k], r[k]); x - m[k] when scale is 1 (unit:
+   the same value, 1*x being exact and r 0), which keeps the exp's first step
+   off the multiplier; in a chunk with a wide column (wide_scale)
+   SHIFTED(a[k], x, m[k], r[k]) * p[k] with a[k] = scale and p[k] = 1 for the
+   columns that are not wide: the same value again.
+   In place (y == x): each step reads x[i][k] before it writes y[i][k], and
+   the strips of a pass are different columns. */
+#define PSM_STRIP_CACHE (64 * 1024)  /* bytes of x in a strip, at most, to pipeline */
+#define PSM_COL_ROWS 8               /* softmax: rows summed in T before the sum in double */
+#define PSM_COL_ROWS_LOG 32          /* log_softmax (split sums): the same */
+#define PSM_COL_CACHE (128 * 1024)   /* bytes of x in a chunk of col_chunk, at most */
 
-/* The sums of the ncols <= PSM_COLS columns of e[n][ld] (a column's stored
-   exp), in double, split: others[k] and ones[k], the count of the terms
-   equal to 1 (psm_log_split_sum takes its log). */
-static __attribute__((noinline)) void FN(col_split_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld,
-                                                         ptrdiff_t ncols, double *others,
-                                                         double *ones)
+/* The columns in a chunk: as many as keep its x within PSM_COL_CACHE, a
+   multiple of 16, between 16 and PSM_COLS.  Depends on n only. */
+PSM_INLINE ptrdiff_t FN(col_width)(ptrdiff_t n)
 {
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        others[k] = ones[k] = 0.0;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *ei = e + i * ld;
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < ncols; k++) {
-            others[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
-            ones[k] += ei[k] == 1 ? 1.0 : 0.0;
-        }
+    const ptrdiff_t w = PSM_COL_CACHE / ((ptrdiff_t)sizeof(T) * n);
+    return w < 16 ? 16 : w > PSM_COLS ? PSM_COLS : w & ~(ptrdiff_t)15;
+}
+
+/* The shifts of ncols columns from mx[k], the max of sg*x of each: m[k],
+   r[k] as shift_of computes them.  Returns nonzero if a column is wide
+   (shift_of returns 0 for it). */
+PSM_INLINE int FN(col_shifts)(const T *mx, ptrdiff_t ncols, T scale, T sg, T *m, T *r)
+{
+    int wide = 0;
+#pragma omp simd reduction(|:wide)
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        const T xm = sg * mx[k], mk = scale * xm;
+        m[k] = mk;
+        r[k] = MULSUB(scale, xm, mk);
+        wide |= (mk == (T)INFINITY || mk == -(T)INFINITY) && xm - xm == 0;
     }
+    return wide;
 }
 
-/* resum for columns: the sums of the stored exp again (col_split_sums), into
-   sum (comp set to 0); for a softmax block with a column summing below
-   PSM_RESUM (a lane sums PSM_COL_BLOCK terms). */
-static void FN(col_resum)(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, double *sum,
-                          double *comp)
+/* Adds a block's partial sums part[k] (and kb[k], log: its count of terms
+   equal to 1) to the column sums others[k] + comp[k] (and ones[k]); first:
+   the first block. */
+PSM_INLINE void FN(col_add_sums)(const T *part, const T *kb, ptrdiff_t ncols, double *others,
+                                 double *comp, double *ones, const int first, const int log)
 {
-    double ones[PSM_COLS];
-    FN(col_split_sums)(e, n, ld, ncols, sum, ones);
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] += ones[k], comp[k] = 0.0;
-}
-
-#define PSM_COL_EXPONENT(v, k) \
-    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k] : SHIFTED(scale, v, m[k], r[k]))
-PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
-                              T scale, const T *a, const T *p, const T *m, const T *r,
-                              const int log, const int wide)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
-{
-    T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
-    double sum[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
-
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        sum[k] = comp[k] = ones[k] = 0.0;
-    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_BLOCK) {
-        const ptrdiff_t i1 = n - i0 < PSM_COL_BLOCK ? n : i0 + PSM_COL_BLOCK;
-        for (ptrdiff_t k = 0; k < ncols; k++)
-            part[k] = kb[k] = 0;
-        for (ptrdiff_t i = i0; i < i1; i++) {
-            const T *xi = x + i * ld;
-            T *yi = y + i * ld;
+    if (first) {
 #pragma omp simd
-            for (ptrdiff_t k = 0; k < ncols; k++) {
-                T e = EXP(PSM_COL_EXPONENT(xi[k], k));
-                if (!log) {
-                    yi[k] = e;
-                    part[k] += e;
-                } else {
-                    part[k] += e == 1 ? 0 : e;
-                    kb[k] += e == 1 ? 1 : 0;
-                }
-            }
-        }
         for (ptrdiff_t k = 0; k < ncols; k++) {
-            psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
+            others[k] = part[k], comp[k] = 0.0;
+            if (log)
+                ones[k] = kb[k];
+        }
+        return;
+    }
+#if T_MAX_EXP == 128   /* float: a plain double sum loses nothing that matters */
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        others[k] += part[k];
+        if (log)
             ones[k] += kb[k];
-        }
     }
-    int again = 0;
+#else
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        psm_neumaier_add(&others[k], &comp[k], (double)part[k]);
+        if (log)
+            ones[k] += kb[k];
+    }
+#endif
+}
+
+#if T_MAX_EXP == 128
+/* log(v) for v >= 1 (NaN and +inf pass through), in double, branch-free so
+   that it vectorizes: v = 2^e f with f in [sqrt(1/2), sqrt(2)) (bits: e from
+   the exponent field of v less sqrt(1/2)'s, f from the rest), log f = 2
+   atanh(t) = 2 (t + t^3/3 + ... + t^17/17), t = (f - 1)/(f + 1), |t| <=
+   0.1716: truncated at 1e-15 relative, ample for float results.  For the
+   float kernels' column logs (col_factors), where libm's log1p, one call per
+   column, cost more than the column's exp. */
+PSM_INLINE double FN(col_log)(double v)
+{
+    const uint64_t half_sqrt2 = 0x3fe6a09e667f3bcdu;   /* sqrt(1/2) */
+    uint64_t b, d, eb;
+    double f, e;
+    memcpy(&b, &v, 8);
+    d = b - half_sqrt2;                   /* v >= 1: no borrow past the exponent */
+    eb = (d >> 52) | 0x4330000000000000u;   /* 2^52 + e */
+    memcpy(&e, &eb, 8);
+    e -= 4503599627370496.0;
+    d = (d & 0x000fffffffffffffu) + half_sqrt2;
+    memcpy(&f, &d, 8);
+    const double t = (f - 1) / (f + 1), t2 = t * t, t4 = t2 * t2;
+    const double q = ((((2.0 / 17 * t4 + 2.0 / 13) * t4 + 2.0 / 9) * t4 + 2.0 / 5) * t4 + 2.0) +
+                     t2 * ((((2.0 / 15 * t4 + 2.0 / 11) * t4 + 2.0 / 7) * t4 + 2.0 / 3));
+    const double r = e * 0.6931471805599453 + t * q;
+    return v - v == 0 ? r : v;
+}
+#endif
+
+/* c[k], what a column is finished with: 1/sum (softmax) or the log of its
+   split sum (log_softmax): psm_log_split_sum / BASE_LOG, log(ones) +
+   log1p(others/ones) = log(ones + others).  In float that is log(w) + err/w
+   (col_log), w = ones + others rounded and err its rounding error (Fast2Sum
+   from the larger of the two): exact for the others lost in w, so
+   log(1 + tiny) stays tiny.  A column with no term equal to 1 (ones = 0:
+   only a NaN column has none) takes libm's. */
+PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const double *ones,
+                                ptrdiff_t ncols, T *c, const int log)
+{
+    if (!log) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            c[k] = (T)(1.0 / (others[k] + comp[k]));
+        return;
+    }
+#if T_MAX_EXP == 128
+    int none = 0;
+#pragma omp simd reduction(|:none)
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        const double o = ones[k], s = others[k] + comp[k], w = o + s;
+        const double err = o >= s ? (o - w) + s : (s - w) + o;
+        c[k] = (T)((FN(col_log)(w) + err / w) / BASE_LOG);
+        none |= !(ones[k] >= 1);
+    }
+    if (!none)
+        return;
+#endif
     for (ptrdiff_t k = 0; k < ncols; k++)
-        again |= !log && sum[k] + comp[k] < PSM_RESUM;
-    if (again)
-        FN(col_resum)(y, n, ld, ncols, sum, comp);
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        c[k] = log ? FN(log_split_sum_in_base)(ones[k], sum[k] + comp[k])
-                   : (T)(1.0 / (sum[k] + comp[k]));
+        if (T_MAX_EXP != 128 || !(ones[k] >= 1))
+            c[k] = FN(log_split_sum_in_base)(ones[k], others[k] + comp[k]);
+}
+
+/* A column's exponent of v (see the cols kernel), and the exp step's sum. */
+#define PSM_COL_EXPONENT(v, k)                                     \
+    (wide ? SHIFTED(a[k], v, m[k], r[k]) * p[k]                    \
+          : unit ? (v) - m[k] : SHIFTED(scale, v, m[k], r[k]))
+#define PSM_COL_SUM(e, k)                  \
+    do {                                   \
+        if (!log) {                        \
+            part[k] += e;                  \
+        } else {                           \
+            part[k] += e == 1 ? 0 : e;     \
+            kb[k] += e == 1 ? 1 : 0;       \
+        }                                  \
+    } while (0)
+
+/* The finishing pass of columns [0, ncols): y *= c[k] (softmax; y holds
+   the exp), or y = exponent - c[k] (log_softmax). */
+PSM_INLINE void FN(col_finish)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                               T scale, const T *a, const T *p, const T *m, const T *r,
+                               const T *c, const int log, const int wide, const int unit)
+{
+    (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
@@ -617,43 +710,239 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
         }
     }
 }
-#undef PSM_COL_EXPONENT
-#undef PSM_COL_BLOCK
 
-/* Four specialisations (log, wide), so that no loop keeps a run-time test
-   (GCC left one instantiation unvectorized when it did). */
-#define PSM_COLS_VARIANT(name, lg, wd)                                                   \
+/* The three steps as separate passes over ncols <= PSM_COLS columns whose
+   shifts (and, if wide, a and p) are known. */
+PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                              T scale, const T *a, const T *p, const T *m, const T *r,
+                              const int log, const int wide, const int unit)   /* IN x[n][ld], OUT y[n][ld], columns [0, ncols) */
+{
+    T c[PSM_COLS], part[PSM_COLS], kb[PSM_COLS];
+    double others[PSM_COLS], comp[PSM_COLS], ones[PSM_COLS];
+    const ptrdiff_t rows = log ? PSM_COL_ROWS_LOG : PSM_COL_ROWS;
+
+    (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
+        const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            part[k] = kb[k] = 0;
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const T *xi = x + i * ld;
+            T *yi = y + i * ld;
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++) {
+                const T e = EXP(PSM_COL_EXPONENT(xi[k], k));
+                if (!log)
+                    yi[k] = e;
+                PSM_COL_SUM(e, k);
+            }
+        }
+        FN(col_add_sums)(part, kb, ncols, others, comp, ones, i0 == 0, log);
+    }
+    FN(col_factors)(others, comp, ones, ncols, c, log);
+    FN(col_finish)(x, y, n, ld, ncols, scale, a, p, m, r, c, log, wide, unit);
+}
+
+/* Six specialisations (log; unit scale, any scale or wide), so that no loop
+   keeps a run-time test (GCC left one instantiation unvectorized when it
+   did). */
+#define PSM_COLS_VARIANT(name, lg, wd, un)                                               \
     static __attribute__((noinline)) void FN(name)(const T *x, T *y, ptrdiff_t n,        \
                                                    ptrdiff_t ld, ptrdiff_t ncols, T scale, \
                                                    const T *a, const T *p, const T *m,   \
                                                    const T *r)                           \
     {                                                                                    \
-        FN(cols_impl)(x, y, n, ld, ncols, scale, a, p, m, r, lg, wd);                    \
+        FN(cols_impl)(x, y, n, ld, ncols, scale, a, p, m, r, lg, wd, un);                \
     }
-PSM_COLS_VARIANT(cols_softmax, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0)
-PSM_COLS_VARIANT(cols_softmax_wide, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1)
+PSM_COLS_VARIANT(cols_softmax_unit, 0, 0, 1) PSM_COLS_VARIANT(cols_log_softmax_unit, 1, 0, 1)
+PSM_COLS_VARIANT(cols_softmax, 0, 0, 0) PSM_COLS_VARIANT(cols_log_softmax, 1, 0, 0)
+PSM_COLS_VARIANT(cols_softmax_wide, 0, 1, 0) PSM_COLS_VARIANT(cols_log_softmax_wide, 1, 1, 0)
 #undef PSM_COLS_VARIANT
 
+/* ncols <= PSM_COLS columns as separate passes: the max pass, the shifts,
+   then the variant for this scale and these columns. */
+static void FN(col_chunk)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
+                          T sg, int log)
+{
+    T mx[PSM_COLS], a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
+    if (sg > 0)   /* two calls, so that each multiplies by a constant sg */
+        FN(colmax_impl)(x, n, ld, ncols, 1, mx);
+    else
+        FN(colmax_impl)(x, n, ld, ncols, -1, mx);
+    if (FN(col_shifts)(mx, ncols, scale, sg, m, r)) {
+        for (ptrdiff_t k = 0; k < ncols; k++) {
+            const T xm = sg * mx[k];
+            a[k] = scale, p[k] = 1;
+            if (!FN(shift_of)(scale, xm, &m[k], &r[k])) {
+                FN(wide_scale)(scale, xm, &a[k], &p[k]);
+                (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
+            }
+        }
+        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, ncols, scale, a,
+                                                                  p, m, r);
+    } else if (scale == 1) {   /* a and p unused */
+        (log ? FN(cols_log_softmax_unit) : FN(cols_softmax_unit))(x, y, n, ld, ncols, scale, NULL,
+                                                                  NULL, m, r);
+    } else {
+        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, ncols, scale, NULL, NULL, m,
+                                                        r);
+    }
+}
+
+/* One pass over the n rows of three strips of PSM_STRIP columns (not wide):
+   strip x -> y (shifts m, r) is exponentiated and summed into others,
+   comp, ones; the max of sg*xn, the next strip, is folded into mn (which
+   holds its first row's); if prev, strip xp -> yp is finished (its
+   shifts mp, rp, its c). */
+PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, T sg,
+                               const T *m, const T *r, const T *xn, T *mn, const T *xp, T *yp,
+                               const T *mp, const T *rp, const T *c, double *others,
+                               double *comp, double *ones, const int prev, const int log,
+                               const int unit)
+{
+    T part[PSM_STRIP], kb[PSM_STRIP];
+    const ptrdiff_t rows = log ? PSM_COL_ROWS_LOG : PSM_COL_ROWS;
+    const int wide = 0;
+    const T *a = NULL, *p = NULL;
+    const T sgn = unit ? 1 : sg;   /* unit: scale = 1 > 0 */
+
+    (void)scale, (void)a, (void)p, (void)r, (void)rp;   /* unused in some variants */
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
+        const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
+        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
+            part[k] = kb[k] = 0;
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const T *xi = x + i * ld, *xni = xn + i * ld, *xpi = xp + i * ld;
+            T *yi = y + i * ld, *ypi = yp + i * ld;
+            for (size_t l = PSM_STRIP * sizeof(T); l < 2 * PSM_STRIP * sizeof(T); l += 64) {
+                /* the strips of the next pass (addresses as integers: they may lie
+                   past the arrays, where a prefetch does nothing) */
+                __builtin_prefetch((const void *)((uintptr_t)xni + l), 0, 3);
+                __builtin_prefetch((const void *)((uintptr_t)yi + l), 1, 3);
+            }
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < PSM_STRIP; k++) {
+                const T v = sgn * xni[k];
+                mn[k] = v > mn[k] ? v : mn[k];
+                const T e = EXP(PSM_COL_EXPONENT(xi[k], k));
+                if (!log)
+                    yi[k] = e;
+                PSM_COL_SUM(e, k);
+                if (prev) {
+                    if (!log)
+                        ypi[k] *= c[k];
+                    else
+                        ypi[k] = ((unit ? xpi[k] - mp[k] : SHIFTED(scale, xpi[k], mp[k], rp[k]))
+                                  - c[k]) * (T)BASE_LOG;
+                }
+            }
+        }
+        FN(col_add_sums)(part, kb, PSM_STRIP, others, comp, ones, i0 == 0, log);
+    }
+}
+
+#undef PSM_COL_EXPONENT
+#undef PSM_COL_SUM
+
+/* Specialisations of the strip passes, each its own function (as the rows
+   kernel's fused_pass), index prev * 4 + log * 2 + unit; and of the finishing
+   pass of one strip on its own (the last one, or the one before a wide
+   strip), index log * 2 + unit. */
+#define PSM_STRIP_PASS(pv, lg, un)                                                          \
+    static __attribute__((noinline)) void FN(strip_##pv##lg##un)(                           \
+        const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, T sg, const T *m, const T *r, \
+        const T *xn, T *mn, const T *xp, T *yp, const T *mp, const T *rp, const T *c,       \
+        double *others, double *comp, double *ones)                                         \
+    {                                                                                       \
+        FN(strip_impl)(x, y, n, ld, scale, sg, m, r, xn, mn, xp, yp, mp, rp, c, others,     \
+                       comp, ones, pv, lg, un);                                             \
+    }
+PSM_STRIP_PASS(0, 0, 0) PSM_STRIP_PASS(0, 0, 1) PSM_STRIP_PASS(0, 1, 0) PSM_STRIP_PASS(0, 1, 1)
+PSM_STRIP_PASS(1, 0, 0) PSM_STRIP_PASS(1, 0, 1) PSM_STRIP_PASS(1, 1, 0) PSM_STRIP_PASS(1, 1, 1)
+#undef PSM_STRIP_PASS
+#define PSM_STRIP_FINISH(lg, un)                                                           \
+    static __attribute__((noinline)) void FN(strip_finish_##lg##un)(                       \
+        const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T scale, const T *m, const T *r,      \
+        const T *c)                                                                        \
+    {                                                                                      \
+        FN(col_finish)(x, y, n, ld, PSM_STRIP, scale, NULL, NULL, m, r, c, lg, 0, un);     \
+    }
+PSM_STRIP_FINISH(0, 0) PSM_STRIP_FINISH(0, 1) PSM_STRIP_FINISH(1, 0) PSM_STRIP_FINISH(1, 1)
+#undef PSM_STRIP_FINISH
+
+/* nstrips strips of PSM_STRIP columns, pipelined: the pass that
+   exponentiates strip s takes the max of strip s+1 and finishes strip s-1.
+   A wide strip goes through col_chunk on its own, and the pipeline restarts
+   after it. */
+static void FN(cols_strips)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t nstrips,
+                            T scale, T sg, int log)
+{
+    typedef void (*pass_t)(const T *, T *, ptrdiff_t, ptrdiff_t, T, T, const T *, const T *,
+                           const T *, T *, const T *, T *, const T *, const T *, const T *,
+                           double *, double *, double *);
+    typedef void (*finish_t)(const T *, T *, ptrdiff_t, ptrdiff_t, T, const T *, const T *,
+                             const T *);
+    static const pass_t passes[8] = {
+        FN(strip_000), FN(strip_001), FN(strip_010), FN(strip_011),
+        FN(strip_100), FN(strip_101), FN(strip_110), FN(strip_111)};
+    static const finish_t finishes[4] = {
+        FN(strip_finish_00), FN(strip_finish_01), FN(strip_finish_10), FN(strip_finish_11)};
+    T mx[PSM_STRIP], m[2][PSM_STRIP], r[2][PSM_STRIP], c[PSM_STRIP];
+    double others[PSM_STRIP], comp[PSM_STRIP], ones[PSM_STRIP];
+    const int unit = scale == 1, variant = log * 2 + unit;
+    int prev = 0, wide;   /* strip s-1 awaits its finishing; strip s is wide */
+
+    FN(colmax_impl)(x, n, ld, PSM_STRIP, sg, mx);
+    wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[0], r[0]);
+    for (ptrdiff_t s = 0; s < nstrips; s++) {
+        const T *xs = x + s * PSM_STRIP;
+        T *ys = y + s * PSM_STRIP;
+        const int cur = s & 1, next = s + 1 < nstrips;
+        const T *xn = next ? xs + PSM_STRIP : xs;   /* the last pass takes a max it drops */
+        if (wide) {
+            if (prev)
+                finishes[variant](xs - PSM_STRIP, ys - PSM_STRIP, n, ld, scale, m[!cur],
+                                  r[!cur], c);
+            FN(col_chunk)(xs, ys, n, ld, PSM_STRIP, scale, sg, log);
+            prev = 0;
+            if (next) {
+                FN(colmax_impl)(xn, n, ld, PSM_STRIP, sg, mx);
+                wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[!cur], r[!cur]);
+            }
+            continue;
+        }
+        for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
+            mx[k] = sg * xn[k];
+        passes[prev * 4 + variant](xs, ys, n, ld, scale, sg, m[cur], r[cur], xn, mx,
+                                   xs - PSM_STRIP, ys - PSM_STRIP, m[!cur], r[!cur], c, others,
+                                   comp, ones);
+        FN(col_factors)(others, comp, ones, PSM_STRIP, c, log);
+        prev = 1;
+        if (next)   /* m[!cur], r[!cur] were strip s-1's, now finished */
+            wide = FN(col_shifts)(mx, PSM_STRIP, scale, sg, m[!cur], r[!cur]);
+    }
+    if (prev) {
+        const ptrdiff_t s = nstrips - 1;
+        finishes[variant](x + s * PSM_STRIP, y + s * PSM_STRIP, n, ld, scale, m[s & 1],
+                          r[s & 1], c);
+    }
+}
+
+/* Columns [0, ncols): whole strips pipelined (cols_strips) when a strip
+   fits PSM_STRIP_CACHE and there are at least two, the rest in chunks of
+   col_width(n) columns (col_chunk). */
 static void FN(cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
                      int log)
 {
-    T a[PSM_COLS], p[PSM_COLS], m[PSM_COLS], r[PSM_COLS];
-    int wide = 0;
+    const ptrdiff_t w = FN(col_width)(n);
+    ptrdiff_t k0 = 0;
     scale = (T)((double)scale / BASE_LOG);
+    log = log != 0;
     const T sg = FN(sign_of)(scale);
-    FN(colmax_impl)(x, n, ld, ncols, sg, m);
-    for (ptrdiff_t k = 0; k < ncols; k++) {
-        const T xm = sg * m[k];
-        a[k] = scale, p[k] = 1;
-        if (!FN(shift_of)(scale, xm, &m[k], &r[k])) {
-            FN(wide_scale)(scale, xm, &a[k], &p[k]);
-            (void)FN(shift_of)(a[k], xm, &m[k], &r[k]);
-            wide = 1;
-        }
+    if (n * PSM_STRIP * (ptrdiff_t)sizeof(T) <= PSM_STRIP_CACHE && ncols >= 2 * PSM_STRIP) {
+        FN(cols_strips)(x, y, n, ld, ncols / PSM_STRIP, scale, sg, log);
+        k0 = ncols / PSM_STRIP * PSM_STRIP;
     }
-    if (wide)
-        (log ? FN(cols_log_softmax_wide) : FN(cols_softmax_wide))(x, y, n, ld, ncols, scale, a,
-                                                                  p, m, r);
-    else
-        (log ? FN(cols_log_softmax) : FN(cols_softmax))(x, y, n, ld, ncols, scale, a, p, m, r);
+    for (; k0 < ncols; k0 += w)
+        FN(col_chunk)(x + k0, y + k0, n, ld, ncols - k0 < w ? ncols - k0 : w, scale, sg, log);
 }

@@ -93,6 +93,25 @@ static double FN(log_row_sum)(const T *e, ptrdiff_t n)
     return psm_log_split_sum(ones, others);
 }
 
+/* The sums of the ncols <= PSM_COLS columns of e[n][ld] (a column's stored
+   exp), in double, split: others[k] and ones[k], the count of the terms
+   equal to 1 (psm_log_split_sum takes its log). */
+static __attribute__((noinline)) void FN(col_split_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld,
+                                                         ptrdiff_t ncols, double *others,
+                                                         double *ones)
+{
+    for (ptrdiff_t k = 0; k < ncols; k++)
+        others[k] = ones[k] = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *ei = e + i * ld;
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < ncols; k++) {
+            others[k] += ei[k] == 1 ? 0.0 : (double)ei[k];
+            ones[k] += ei[k] == 1 ? 1.0 : 0.0;
+        }
+    }
+}
+
 /* c[k] = log of the sum of column k of e[n][ld], for k < ncols; as
    log_row_sum, with sums in double (col_split_sums). */
 static void FN(log_col_sums)(const T *e, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T *c)

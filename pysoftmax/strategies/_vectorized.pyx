@@ -3,24 +3,24 @@
 
 Design: the C kernels (src/kernels.h, declared for Cython in
 src/kernels.pxd; the bodies in src/softmax_body.h; called through their
-owner, _kernels.pyx) do a run of rows, or one
-block of at most PSM_COLS columns of a non-last-axis problem; these
-functions run them over a whole canonical array, in parallel: rows with
-psm_parallel_for (src/psm_pool.h: the caller never waits for a thread that
-has not started, which an OpenMP region's end does, for a time slice of a
-busy machine), columns and gradients with prange.  The Python layer
-(strategies/vectorized.py) has already checked dtype and layout.  Forward
-kernels compute the softmax of scale*x, with the approximate exp if approx.
-forward_rows_f32/_f64 (declared in _vectorized.pxd) run the plain forward
-rows for callers in C: the common call's fast path (_fast.pyx), which thus
-runs exactly what rows() runs.  On one thread no OpenMP parallel region is
+owner, _kernels.pyx) do a run of rows, or a run of columns of a
+non-last-axis problem; these functions run them over a whole canonical
+array, in parallel: rows with psm_parallel_for (src/psm_pool.h: the caller
+never waits for a thread that has not started, which an OpenMP region's end
+does, for a time slice of a busy machine), columns and gradients with
+prange.  The Python layer (strategies/vectorized.py) has already checked
+dtype and layout.  Forward kernels compute the softmax of scale*x, with the
+approximate exp if approx.  forward_rows_f32/_f64 (declared in
+_vectorized.pxd) run the plain forward rows for callers in C: the common
+call's fast path (_fast.pyx), which thus runs exactly what rows() runs.  On
+one thread no OpenMP parallel region is
 entered at all: in a forked child libgomp's would hang (_openmp.pyx).
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
-from kernels cimport (PSM_API_CAPSULE, PSM_COLS, psm_cols, psm_exp, psm_grad_rows, psm_import,
+from kernels cimport (PSM_API_CAPSULE, PSM_STRIP, psm_cols, psm_exp, psm_grad_rows, psm_import,
                       psm_isa, psm_masked_rows, psm_rows)
 
 from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
@@ -147,32 +147,51 @@ def rows(const floating[:, :] x,      # IN  (rows, n), each row contiguous
                        approx, n_threads)
 
 
-cdef inline void _col_block(const floating *x, floating *y, Py_ssize_t t, Py_ssize_t blocks,
+cdef inline void _col_range(const floating *x, floating *y, Py_ssize_t f0, Py_ssize_t f1,
                             Py_ssize_t n, Py_ssize_t inner, floating scale, int log,
                             int approx) noexcept nogil:
-    """Block t of an (outer, n, inner) problem: columns [c0, c0 + PSM_COLS) of slab o."""
-    cdef Py_ssize_t o = t // blocks, c0 = (t % blocks) * PSM_COLS
-    cdef Py_ssize_t offset = o * n * inner + c0
-    psm_cols(x + offset, y + offset, n, inner, min(<Py_ssize_t>PSM_COLS, inner - c0), scale,
-             log, approx)
+    """Columns [f0, f1) of an (outer, n, inner) problem, numbered across slabs
+    (column f is column f % inner of slab f // inner): one kernel call per slab."""
+    cdef Py_ssize_t o, k0, k1, offset
+    while f0 < f1:
+        o = f0 // inner
+        k0 = f0 - o * inner
+        k1 = min(inner, f1 - o * inner)
+        offset = o * n * inner + k0
+        psm_cols(x + offset, y + offset, n, inner, k1 - k0, scale, log, approx)
+        f0 = o * inner + k1
+
+
+cdef inline Py_ssize_t _col_split(Py_ssize_t p, Py_ssize_t parts, Py_ssize_t outer,
+                                  Py_ssize_t inner) noexcept nogil:
+    """Where part p of `parts` equal parts of the outer * inner columns starts,
+    moved down to a multiple of PSM_STRIP within its slab."""
+    cdef Py_ssize_t f = p * (outer * inner // parts) + p * (outer * inner % parts) // parts
+    cdef Py_ssize_t o = f // inner
+    return o * inner + (f - o * inner) // PSM_STRIP * PSM_STRIP
 
 
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
          floating[:, :, ::1] y,         # OUT (outer, n, inner), C-contiguous; may be x
          bint log, int n_threads, floating scale=1, bint approx=False):
-    """y[o, :, k] = softmax(scale * x[o, :, k]) (log_softmax if log) for all o, k; n >= 1."""
+    """y[o, :, k] = softmax(scale * x[o, :, k]) (log_softmax if log) for all o, k; n >= 1.
+
+    Each thread takes one contiguous run of the outer * inner columns (split
+    at multiples of PSM_STRIP within a slab): the kernel pipelines the strips
+    of a run.  A column's result does not depend on the split.
+    """
     cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t blocks = (inner + PSM_COLS - 1) // PSM_COLS
-    cdef Py_ssize_t t
+    cdef Py_ssize_t p
     if outer == 0 or n == 0 or inner == 0:
         return
     with nogil:
-        if n_threads == 1:
-            for t in range(outer * blocks):
-                _col_block(&x[0, 0, 0], &y[0, 0, 0], t, blocks, n, inner, scale, log, approx)
+        if n_threads == 1:   # no parallel region (none may run in a forked child)
+            _col_range(&x[0, 0, 0], &y[0, 0, 0], 0, outer * inner, n, inner, scale, log, approx)
         else:
-            for t in prange(outer * blocks, num_threads=n_threads, schedule='static'):
-                _col_block(&x[0, 0, 0], &y[0, 0, 0], t, blocks, n, inner, scale, log, approx)
+            for p in prange(n_threads, num_threads=n_threads, schedule='static'):
+                _col_range(&x[0, 0, 0], &y[0, 0, 0], _col_split(p, n_threads, outer, inner),
+                           _col_split(p + 1, n_threads, outer, inner), n, inner, scale, log,
+                           approx)
 
 
 def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows contiguous
