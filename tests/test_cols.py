@@ -12,20 +12,10 @@ from conftest import assert_accurate, oracle
 
 import pysoftmax
 from pysoftmax import log_softmax, softmax
-from pysoftmax.strategies import _vectorized, vectorized
+from pysoftmax.strategies import _vectorized
 
 STRIP = 64   # PSM_STRIP (src/kernels.h)
 OPS = {"softmax": softmax, "log_softmax": log_softmax}
-
-
-@pytest.fixture(params=["auto", "generic"])
-def isa(request):
-    """The kernels of the best instruction set, or the portable ones."""
-    vectorized.set_isa(request.param == "generic")
-    try:
-        yield request.param
-    finally:
-        vectorized.set_isa(False)
 
 
 def cols(x, log, scale=1, approx=False, threads=1, out=None):
