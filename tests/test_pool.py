@@ -6,6 +6,7 @@ import multiprocessing
 import pickle
 import subprocess
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -171,9 +172,11 @@ def test_a_forked_child_starts_with_no_idle_blocks():
 
 
 def _run(code, **env):
+    """Run `code` in a new interpreter, outside the source tree (whose
+    pysoftmax/ directory would shadow the installed package)."""
     import os
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env})
+                          cwd=tempfile.gettempdir(), timeout=120, env={**os.environ, **env})
 
 
 def test_environment_variable_sets_the_limit():
