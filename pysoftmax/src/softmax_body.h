@@ -52,6 +52,8 @@
  *                the contiguous columns instead of transposing, and
  *                pipelined the same way over strips of PSM_STRIP columns
  *                (see cols_strips).
+ *                With AVX-512 (float, exact exp) the passes of both kernels
+ *                are in intrinsics: rows_avx512.h, cols_avx512.h.
  * where= (masked_rows) writes scale*x, or -inf where masked out, into y and
  * runs the rows kernel on y in place.
  * Sums are OpenMP SIMD reductions over blocks of SUM_BLOCK elements, whose
@@ -689,6 +691,13 @@ PSM_INLINE void FN(col_factors)(const double *others, const double *comp, const 
         }                                  \
     } while (0)
 
+#if defined(PSM_AVX512) && defined(REG_ROWS)
+#include "cols_avx512.h"   /* FN(reg_col_pass), FN(reg_col_finish) */
+#define PSM_REG_COLS_ON 1
+#else
+#define PSM_REG_COLS_ON 0
+#endif
+
 /* The finishing pass of columns [0, ncols): y *= c[k] (softmax; y holds
    the exp), or y = exponent - c[k] (log_softmax). */
 PSM_INLINE void FN(col_finish)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
@@ -696,6 +705,10 @@ PSM_INLINE void FN(col_finish)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrd
                                const T *c, const int log, const int wide, const int unit)
 {
     (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
+#if PSM_REG_COLS_ON
+    FN(reg_col_finish)(x, y, n, ld, ncols, scale, a, p, m, r, c, log, wide, unit);
+    return;
+#endif
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * ld;
         T *yi = y + i * ld;
@@ -722,6 +735,18 @@ PSM_INLINE void FN(cols_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdi
     const ptrdiff_t rows = log ? PSM_COL_ROWS_LOG : PSM_COL_ROWS;
 
     (void)scale, (void)a, (void)p, (void)r;   /* unused in some variants */
+#if PSM_REG_COLS_ON
+    (void)part, (void)kb, (void)rows;
+    for (ptrdiff_t k0 = 0; k0 < ncols; k0 += PSM_REG_COLS)
+        FN(reg_col_pass)(x + k0, y + k0, n, ld, ncols - k0 < PSM_REG_COLS ? ncols - k0
+                                                                          : PSM_REG_COLS,
+                         scale, 1, wide ? a + k0 : a, wide ? p + k0 : p, m + k0, r + k0, NULL,
+                         NULL, NULL, NULL, NULL, NULL, NULL, others + k0, comp + k0, ones + k0,
+                         0, 0, log, wide, unit);
+    FN(col_factors)(others, comp, ones, ncols, c, log);
+    FN(col_finish)(x, y, n, ld, ncols, scale, a, p, m, r, c, log, wide, unit);
+    return;
+#endif
     for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
         const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
         for (ptrdiff_t k = 0; k < ncols; k++)
@@ -807,6 +832,12 @@ PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T sc
     const T sgn = unit ? 1 : sg;   /* unit: scale = 1 > 0 */
 
     (void)scale, (void)a, (void)p, (void)r, (void)rp;   /* unused in some variants */
+#if PSM_REG_COLS_ON
+    (void)part, (void)kb, (void)rows, (void)wide;
+    FN(reg_col_pass)(x, y, n, ld, PSM_STRIP, scale, sgn, NULL, NULL, m, r, xn, mn, xp, yp, mp,
+                     rp, c, others, comp, ones, 1, prev, log, 0, unit);
+    return;
+#endif
     for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
         const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
         for (ptrdiff_t k = 0; k < PSM_STRIP; k++)
@@ -843,6 +874,7 @@ PSM_INLINE void FN(strip_impl)(const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, T sc
 
 #undef PSM_COL_EXPONENT
 #undef PSM_COL_SUM
+#undef PSM_REG_COLS_ON
 
 /* Specialisations of the strip passes, each its own function (as the rows
    kernel's fused_pass), index prev * 4 + log * 2 + unit; and of the finishing

@@ -5,9 +5,9 @@ Design: the C kernels (src/kernels.h, declared for Cython in
 src/kernels.pxd; the bodies in src/softmax_body.h; called through their
 owner, _kernels.pyx) do a run of rows, or a run of columns of a
 non-last-axis problem; these functions run them over a whole canonical
-array, in parallel: rows with psm_parallel_for (src/psm_pool.h: the caller
-never waits for a thread that has not started, which an OpenMP region's end
-does, for a time slice of a busy machine), columns and gradients with
+array, in parallel: rows and columns with psm_parallel_for (src/psm_pool.h:
+the caller never waits for a thread that has not started, which an OpenMP
+region's end does, for a time slice of a busy machine), gradients with
 prange.  The Python layer (strategies/vectorized.py) has already checked
 dtype and layout.  Forward kernels compute the softmax of scale*x, with the
 approximate exp if approx.  forward_rows_f32/_f64 (declared in
@@ -41,6 +41,7 @@ cdef extern from "psm_pool.h":
 cdef enum:
     CHUNKS_PER_THREAD = 4
     CHUNK_ROWS = 4
+    CHUNK_STRIPS = 4   # columns: at least this many strips a chunk (cols)
 
 
 def isa():
@@ -171,27 +172,54 @@ cdef inline Py_ssize_t _col_split(Py_ssize_t p, Py_ssize_t parts, Py_ssize_t out
     return o * inner + (f - o * inner) // PSM_STRIP * PSM_STRIP
 
 
+cdef struct ColsJob:       # one call of cols() on several threads, for its chunks (_cols_chunk)
+    const void *x
+    void *y
+    Py_ssize_t outer, n, inner, chunks
+    double scale              # float's scale converts to double and back exactly
+    int log, approx, is_double
+
+
+cdef void _cols_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
+    """Chunk c of the job: columns [_col_split(c), _col_split(c + 1))."""
+    cdef ColsJob *job = <ColsJob *>ctx
+    cdef Py_ssize_t f0 = _col_split(c, job.chunks, job.outer, job.inner)
+    cdef Py_ssize_t f1 = _col_split(c + 1, job.chunks, job.outer, job.inner)
+    if job.is_double:
+        _col_range(<const double *>job.x, <double *>job.y, f0, f1, job.n, job.inner,
+                   job.scale, job.log, job.approx)
+    else:
+        _col_range(<const float *>job.x, <float *>job.y, f0, f1, job.n, job.inner,
+                   <float>job.scale, job.log, job.approx)
+
+
 def cols(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
          floating[:, :, ::1] y,         # OUT (outer, n, inner), C-contiguous; may be x
          bint log, int n_threads, floating scale=1, bint approx=False):
     """y[o, :, k] = softmax(scale * x[o, :, k]) (log_softmax if log) for all o, k; n >= 1.
 
-    Each thread takes one contiguous run of the outer * inner columns (split
-    at multiples of PSM_STRIP within a slab): the kernel pipelines the strips
-    of a run.  A column's result does not depend on the split.
+    The outer * inner columns go in contiguous runs (split at multiples of
+    PSM_STRIP within a slab; up to CHUNKS_PER_THREAD a thread, each at least
+    CHUNK_STRIPS strips), which the threads of psm_parallel_for claim in turn
+    (as the rows: no thread waits for one that starts late); the kernel
+    pipelines the strips of a run.  A column's result does not depend on the
+    split.
     """
     cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t p
+    cdef ColsJob job
     if outer == 0 or n == 0 or inner == 0:
         return
+    job.x, job.y = &x[0, 0, 0], &y[0, 0, 0]
+    job.outer, job.n, job.inner = outer, n, inner
+    job.chunks = max(1, min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD,
+                            outer * inner // (CHUNK_STRIPS * PSM_STRIP)))
+    job.scale, job.log, job.approx = scale, log, approx
+    job.is_double = floating is double
     with nogil:
-        if n_threads == 1:   # no parallel region (none may run in a forked child)
+        if n_threads <= 1 or job.chunks == 1:
             _col_range(&x[0, 0, 0], &y[0, 0, 0], 0, outer * inner, n, inner, scale, log, approx)
         else:
-            for p in prange(n_threads, num_threads=n_threads, schedule='static'):
-                _col_range(&x[0, 0, 0], &y[0, 0, 0], _col_split(p, n_threads, outer, inner),
-                           _col_split(p + 1, n_threads, outer, inner), n, inner, scale, log,
-                           approx)
+            psm_parallel_for(_cols_chunk, &job, job.chunks, n_threads)
 
 
 def grad_rows(const floating[:, :] y,    # IN  (rows, n) forward output, rows contiguous
