@@ -65,7 +65,6 @@ PSM_INLINE void FN(reg_col_pass)(const float *x, float *y, ptrdiff_t n, ptrdiff_
         vr[v] = EXACT_PRODUCTS && !unit ? _mm512_maskz_loadu_ps(mk[v], r + 16 * v) : vm[v];
         va[v] = wide ? _mm512_maskz_loadu_ps(mk[v], a + 16 * v) : vscale;
         vp[v] = wide ? _mm512_maskz_loadu_ps(mk[v], p + 16 * v) : vscale;
-        vmn[v] = next ? _mm512_maskz_loadu_ps(mk[v], mn + 16 * v) : vscale;
         vmp[v] = prev ? _mm512_maskz_loadu_ps(mk[v], mp + 16 * v) : vscale;
         vrp[v] = prev && EXACT_PRODUCTS && !unit ? _mm512_maskz_loadu_ps(mk[v], rp + 16 * v)
                                                  : vscale;
@@ -74,8 +73,12 @@ PSM_INLINE void FN(reg_col_pass)(const float *x, float *y, ptrdiff_t n, ptrdiff_
     for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
         const ptrdiff_t i1 = n - i0 < rows ? n : i0 + rows;
         __m512 vpart[4], vkb[4];
-        for (int v = 0; v < 4; v++)
+        for (int v = 0; v < 4; v++) {
             vpart[v] = vkb[v] = _mm512_setzero_ps();
+            /* the maxima are loaded and stored a block at a time: kept live across
+               col_add_sums, the compiler spills them inside the loop over rows */
+            vmn[v] = next ? _mm512_maskz_loadu_ps(mk[v], mn + 16 * v) : vscale;
+        }
         for (ptrdiff_t i = i0; i < i1; i++) {
             const float *xi = x + i * ld, *xni = xn + i * ld, *xpi = xp + i * ld;
             float *yi = y + i * ld, *ypi = yp + i * ld;
@@ -121,13 +124,13 @@ PSM_INLINE void FN(reg_col_pass)(const float *x, float *y, ptrdiff_t n, ptrdiff_
         }
         for (int v = 0; v < 4; v++) {
             _mm512_storeu_ps(part + 16 * v, vpart[v]);
-            _mm512_storeu_ps(kb + 16 * v, vkb[v]);
+            if (log)
+                _mm512_storeu_ps(kb + 16 * v, vkb[v]);
+            if (next)
+                _mm512_mask_storeu_ps(mn + 16 * v, mk[v], vmn[v]);
         }
         FN(col_add_sums)(part, kb, ncols, others, comp, ones, i0 == 0, log);
     }
-    if (next)
-        for (int v = 0; v < 4; v++)
-            _mm512_mask_storeu_ps(mn + 16 * v, mk[v], vmn[v]);
 }
 
 /* col_finish: y *= c[k] (softmax), or y = exponent - c[k] (log_softmax;
