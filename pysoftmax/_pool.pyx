@@ -248,18 +248,24 @@ cdef size_t _size_in_bytes(int nd, const cnp.npy_intp *dims, size_t itemsize) no
     return nbytes
 
 
+cdef object _pooled_if_large(int nd, cnp.npy_intp *dims, cnp.dtype descr):
+    """An array on a pooled block if it has at least MIN_BYTES and the pool
+    is on, else None (then np.empty makes it; also None if out of memory)."""
+    if _limit == 0:
+        return None
+    cdef size_t nbytes = _size_in_bytes(nd, dims, descr.itemsize)
+    if nbytes < _min_bytes:
+        return None
+    return _pooled(nd, dims, descr, nbytes)
+
+
 cdef object new_result(int nd, cnp.npy_intp *dims, int type_num):
     """A new C-contiguous array of a built-in dtype: pooled when it has at least
     MIN_BYTES and the pool is on, else as np.empty makes it."""
-    cdef cnp.dtype descr
-    cdef size_t nbytes
     if _limit != 0:
-        descr = cnp.PyArray_DescrFromType(type_num)
-        nbytes = _size_in_bytes(nd, dims, descr.itemsize)
-        if nbytes >= _min_bytes:
-            arr = _pooled(nd, dims, descr, nbytes)
-            if arr is not None:
-                return arr
+        arr = _pooled_if_large(nd, dims, cnp.PyArray_DescrFromType(type_num))
+        if arr is not None:
+            return arr
     return cnp.PyArray_EMPTY(nd, dims, type_num, 0)
 
 
@@ -282,10 +288,9 @@ def empty(shape, dtype):
     if _limit != 0 and nd <= 64 and not descr.hasobject:
         for i in range(nd):
             dims[i] = shape[i]
-        if _size_in_bytes(nd, dims, descr.itemsize) >= _min_bytes:
-            arr = _pooled(nd, dims, descr, _size_in_bytes(nd, dims, descr.itemsize))
-            if arr is not None:
-                return arr
+        arr = _pooled_if_large(nd, dims, descr)
+        if arr is not None:
+            return arr
     return np.empty(shape, descr)
 
 
