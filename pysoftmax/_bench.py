@@ -234,6 +234,12 @@ def format_feature_table(results):
     return _text_table(rows)
 
 
+def fastest(names, seconds):
+    """The one of `names` timed in `seconds` (name -> time) that took the
+    least time, or None if none was timed."""
+    return min((n for n in names if n in seconds), key=seconds.get, default=None)
+
+
 def format_table(results, columns):
     """A text table: memcpy time, then each column's time / memcpy's, then
     the fastest peer and auto / that peer (a fresh result each), auto's
@@ -247,8 +253,7 @@ def format_table(results, columns):
     for r in results:
         t = r["seconds"]
         ratio = {c: t[c] / t["memcpy"] for c in columns if c in t}
-        best = min((s for s in strategies if s in t), key=t.get, default=None)
-        peer_best = min((p for p in peers if p in t), key=t.get, default=None)
+        best, peer_best = fastest(strategies, t), fastest(peers, t)
         has_auto = "auto" in t and "auto_out" in t
         rows.append([r["case"], f"{t['memcpy'] * 1e6:.1f}"]
                     + [f"{ratio[c]:.2f}" if c in ratio else "-" for c in columns]
@@ -314,9 +319,8 @@ def targets(results, cost=None):
     out = []
     for threads in sorted({r["threads"] for r in results}):
         rs = [r for r in results if r["threads"] == threads and "auto" in r["seconds"]]
-        worse = [r["case"] for r in rs
-                 if r["seconds"]["auto"] > min((r["seconds"][p] for p in PEERS
-                                                if p in r["seconds"]), default=np.inf)]
+        worse = [r["case"] for r in rs if (peer := fastest(PEERS, r["seconds"]))
+                 and r["seconds"]["auto"] > r["seconds"][peer]]
         out.append((f"{threads} thread(s): auto at or below the best peer on every case"
                     + (f" (not on {', '.join(worse)})" if worse else ""), not worse))
         last = [r["seconds"]["onnxruntime"] / r["seconds"]["auto"]
