@@ -3,7 +3,7 @@
 It takes the arguments of the call it explains and goes the call's way
 (plan, then select), so it names the strategy that call runs.
 
-Imports: _plan, _context, _table, _select.
+Imports: strategies, _plan, _context, _table, _select.
 """
 from collections import namedtuple
 
@@ -11,6 +11,7 @@ from ._context import effective_threads, requested_strategy
 from ._plan import plan_forward
 from ._select import active, select
 from ._table import KEY_FIELDS
+from .strategies import STRATEGIES
 
 
 class Explanation(namedtuple("Explanation", "strategy threads source problem row table note",
@@ -57,7 +58,8 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
         ``strategy`` (name), ``threads``, ``source`` ('explicit', 'table' or
         'fallback'), ``problem`` (the canonical problem), ``row`` (the table
         row as a dict, or None), ``table`` (where the table came from) and
-        ``note`` (why the table's rows are not used on this CPU, or None).
+        ``note`` (why the table's rows, or this problem's row, are not used
+        here, e.g. its strategy was not built; or None).
 
     Examples
     --------
@@ -82,5 +84,8 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
         row = dict(zip(KEY_FIELDS, choice.key), strategy=r.strategy, use_threads=r.use_threads)
         row["n_band"] = table.band("n", choice.key.n_band)
         row["rows_band"] = table.band("rows", choice.key.rows_band)
+        unavailable = STRATEGIES[r.strategy].unavailable_reason()
+        if choice.source == "fallback" and unavailable is not None:
+            note = f"its row's strategy {r.strategy!r} is unavailable here: {unavailable}"
     return Explanation(choice.strategy.NAME, choice.threads, choice.source, problem, row,
                        table.source, note)
