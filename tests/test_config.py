@@ -237,6 +237,9 @@ print(pysoftmax.softmax(np.zeros(2, np.float32)))
     assert result.returncode == 0, result.stderr
     assert "[0.5 0.5]" in result.stdout
     assert f"  {strategy:<12} unavailable: {expected}" in result.stdout, result.stdout
+    from pysoftmax import dispatch
+    if any(row.strategy == strategy for row in dispatch.builtin().rules.values()):
+        assert f"rows of {strategy} (unavailable here) take the fallback" in result.stdout
 
 
 def test_onednn_primitive_cache_is_reused_and_bounded():

@@ -329,6 +329,25 @@ def test_explain_never_names_a_strategy_that_declines_the_call(tmp_path, everyth
                     dispatch.explain(x, op=op, strategy=name, **kwargs)
 
 
+@pytest.mark.parametrize("strategy", ["mkl", "onednn"])
+def test_rows_of_an_unavailable_strategy_fall_back_and_explain_says_why(
+        monkeypatch, tmp_path, strategy):
+    """A table measured where MKL and oneDNN were built, used by a build
+    without them (-Dmkl=disabled, ARM): their rows take the fallback, and
+    explain notes why (simulated where the strategy is available)."""
+    module = STRATEGIES[strategy]
+    if module.unavailable_reason() is None:
+        monkeypatch.setattr(module, "_import_error", "not built: (test) no wheel here")
+    reason = module.unavailable_reason()
+    _table_of_only(tmp_path, strategy)
+    x = np.random.default_rng(0).standard_normal((8, 100)).astype(np.float32)
+    e = dispatch.explain(x)
+    assert (e.strategy, e.source, e.row["strategy"]) == ("vectorized", "fallback", strategy), e
+    assert e.note == f"its row's strategy {strategy!r} is unavailable here: {reason}"
+    assert reason in str(e)
+    np.testing.assert_array_equal(pysoftmax.softmax(x), pysoftmax.softmax(x, strategy="vectorized"))
+
+
 def test_explain_checks_the_arguments_as_the_call_does():
     x = np.zeros((2, 3), np.float32)
     for kwargs, error in [({"where": np.ones(3, np.int8)}, TypeError),
