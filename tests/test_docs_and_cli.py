@@ -11,6 +11,7 @@ import sys
 import tempfile
 
 import pytest
+from packaging.requirements import Requirement  # a dependency of pytest's
 
 import pysoftmax
 from pysoftmax import _bench
@@ -47,6 +48,58 @@ def test_readme_python_example_runs_on_its_own(index, tmp_path, monkeypatch):
     code = compile("\n" * line + block, str(README), "exec")    # tracebacks give README lines
     with pysoftmax.strategy("auto"), pysoftmax.num_threads(None):
         exec(code, {"__name__": "__readme__"})
+
+
+VENDOR_WHEELS = {"mkl", "onednn-cpu-gomp", "mkl-devel", "onednn-devel-cpu-gomp"}
+# platforms as environment markers see them: where the vendor wheels exist, and not
+PLATFORMS = {"linux-x86_64": ({"sys_platform": "linux", "platform_machine": "x86_64"}, True),
+             "linux-aarch64": ({"sys_platform": "linux", "platform_machine": "aarch64"}, False),
+             "macos-arm64": ({"sys_platform": "darwin", "platform_machine": "arm64"}, False),
+             "windows-amd64": ({"sys_platform": "win32", "platform_machine": "AMD64"}, False)}
+
+
+def _wanted(requirements, environment):
+    """The names of the requirements (strings with markers) that apply in
+    `environment` (extra: none)."""
+    wanted = set()
+    for text in requirements:
+        r = Requirement(text)
+        if r.marker is None or r.marker.evaluate(dict(environment, extra="")):
+            wanted.add(r.name.lower())
+    return wanted
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_mkl_and_onednn_are_required_only_where_their_wheels_exist(platform):
+    """The installed metadata (and pyproject.toml's build requirements) ask
+    for the MKL and oneDNN wheels on Linux x86-64 only: an ARM machine
+    installs without them (docs/development.md)."""
+    environment, has_wheels = PLATFORMS[platform]
+    runtime = _wanted(importlib.metadata.requires("pysoftmax"), environment)
+    assert "numpy" in runtime
+    assert (runtime & VENDOR_WHEELS == {"mkl", "onednn-cpu-gomp"}) == has_wheels, runtime
+    assert has_wheels or not runtime & VENDOR_WHEELS, runtime
+    tomllib = pytest.importorskip("tomllib")              # Python 3.11+
+    with open(README.parent / "pyproject.toml", "rb") as f:
+        build = _wanted(tomllib.load(f)["build-system"]["requires"], environment)
+    assert "meson-python" in build
+    assert (build & VENDOR_WHEELS == {"mkl-devel", "onednn-devel-cpu-gomp"}) == has_wheels
+    assert has_wheels or not build & VENDOR_WHEELS, build
+
+
+def test_extras():
+    """pysoftmax[dask] brings Dask; pysoftmax[test] also distributed and
+    array-api-strict, and not PyTorch (optional)."""
+    extras = {}
+    for text in importlib.metadata.requires("pysoftmax"):
+        r = Requirement(text)
+        for extra in importlib.metadata.metadata("pysoftmax").get_all("Provides-Extra"):
+            if r.marker is not None and r.marker.evaluate({"extra": extra}) and \
+                    "extra" in str(r.marker):
+                extras.setdefault(extra, set()).add(r.name.lower())
+    assert extras["dask"] == {"dask"}
+    assert {"dask", "distributed", "array-api-strict", "scipy", "pytest"} <= extras["test"]
+    assert "torch" not in extras["test"]
 
 
 def test_version_matches_metadata():
