@@ -7,13 +7,18 @@ float64 array, the last axis, no other argument but a plain `out`) first
 tries the fast path (_fast), which runs the same decision and kernel with
 none of those steps.
 
-Imports: _plan, _context, _select, _execute, _fast.
+Arrays of other libraries (PyTorch, the array API) take the general path
+through _interop, which views them as NumPy arrays or computes them with
+their own namespace, and returns the caller's array type.
+
+Imports: _plan, _context, _select, _execute, _fast, _interop.
 """
 import numpy as np
 
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
 from ._fast import common_call
+from ._interop import accepts_arrays, namespace_forward, namespace_grad
 from ._plan import check_out, plan_forward, plan_grad
 from ._select import select
 
@@ -205,11 +210,13 @@ def log_softmax_grad(y, dy, axis=-1, *, out=None):
     return _backward("log_softmax_grad", y, dy, axis, out)
 
 
+@accepts_arrays(namespace_forward, ("x",), ("where",))
 def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
     """softmax or log_softmax (`op`)."""
     return _run(plan_forward(op, x, axis, dtype, where, scale, approx), out, strategy)
 
 
+@accepts_arrays(namespace_grad, ("y", "dy"), dtype=None)
 def _backward(op, y, dy, axis, out):
     """softmax_grad or log_softmax_grad (`op`)."""
     return _run(plan_grad(op, y, dy, axis), out, None)

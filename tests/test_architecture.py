@@ -39,6 +39,7 @@ LAYERS = [
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
+    "pysoftmax._interop",               # array-API / DLPack arrays: viewed, or their namespace
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies

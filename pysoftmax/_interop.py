@@ -1,0 +1,387 @@
+"""Arrays that are not NumPy's: array-API and DLPack inputs, returned in kind.
+
+An argument that is not a NumPy array but has ``__array_namespace__`` (the
+array API: array_api_strict, JAX, CuPy) or ``__dlpack__`` (PyTorch tensors)
+makes a call "foreign".  `accepts_arrays` wraps a public function's
+NumPy-only implementation so that such a call is computed
+
+- on the CPU, by our kernels: every array argument is viewed as a NumPy array
+  through DLPack (`numpy.from_dlpack`: no copy, any strides), the NumPy
+  implementation runs, and its result goes back through DLPack into the
+  caller's namespace (``xp.from_dlpack``: no copy for PyTorch and
+  array_api_strict).  An `out` of the caller's type is viewed the same way
+  and written in place (one NumPy cannot write, e.g. a read-only JAX array,
+  is refused);
+- elsewhere, by the caller's own namespace, on the caller's device: an array
+  on another device (a CUDA tensor, CuPy, array_api_strict's "device1"), or a
+  CPU array DLPack cannot hand to NumPy (a tensor that requires grad, so
+  autograd records the computation; a bfloat16 tensor) is computed by the
+  namespace's own ``max``, ``exp``, ``sum``, ``log`` and ``where`` (as SciPy
+  does), with the same dtype rules; never moved.  A namespace without them
+  is refused with an error naming the device.
+
+"On the CPU" means: DLPack reports the CPU (``__dlpack_device__``) and the
+array is on the device its namespace gives an array imported from NumPy
+(so array_api_strict's simulated devices count as other devices).
+
+NumPy arrays never reach this module: the wrapper's first test sees that no
+argument is foreign and calls the implementation directly, and the common
+call's fast path (_fast) runs before the wrapper anyway.  Nothing here
+imports PyTorch, JAX or array_api_strict: a foreign array's namespace comes
+from the array itself (PyTorch's is the module of its type).
+
+Imports: _plan.
+"""
+import functools
+import inspect
+import math
+import sys
+
+import numpy as np
+
+from ._plan import _normalize_axes, _promote, _result_dtype, work_dtype
+
+_KDL_CPU = 1            # DLPack's device type of host memory
+_EXPORT_ERRORS = (BufferError, RuntimeError, TypeError, ValueError)
+
+
+def is_foreign(v):
+    """True if `v` is an array of another library than NumPy: it has
+    ``__array_namespace__`` or ``__dlpack__`` and is no NumPy array or scalar."""
+    t = type(v)
+    return ((hasattr(t, "__array_namespace__") or hasattr(t, "__dlpack__"))
+            and not issubclass(t, (np.ndarray, np.generic)))
+
+
+def _any_foreign(args, kwargs):
+    for v in args:
+        if v is not None and type(v) is not np.ndarray and is_foreign(v):
+            return True
+    for v in kwargs.values():
+        if v is not None and type(v) is not np.ndarray and is_foreign(v):
+            return True
+    return False
+
+
+def accepts_arrays(namespace_impl, operands, masks=(), out="out", dtype="dtype"):
+    """Decorator: make the NumPy implementation `fn` of a public function take
+    the arrays of other libraries, returning the caller's array type.
+
+    namespace_impl(ops, **arguments)
+        the same computation written with an array namespace (`Ops`), for
+        arrays our kernels cannot read (another device); its arguments are
+        `fn`'s, bound by name.
+    operands
+        names of the array parameters whose type is the caller's (the first
+        one, never None, sets it; the others must be of the same namespace,
+        None, or plain Python data).
+    masks
+        names of the mask parameters: any array-like, or an array of the
+        caller's namespace.
+    out, dtype
+        the names of the output and result-dtype parameters (None: none).
+
+    NumPy calls cost one scan of the arguments' types.  Applying it to one
+    more public function is one line: ``@accepts_arrays(impl, ("a", "b"),
+    ("where",))`` above its NumPy implementation.
+    """
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not _any_foreign(args, kwargs):
+                return fn(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return _call(fn, namespace_impl, bound.arguments, operands, masks, out, dtype)
+
+        return wrapper
+    return decorate
+
+
+def _call(fn, namespace_impl, arguments, operands, masks, out_name, dtype_name):
+    """A call with a foreign array among `arguments` (a dict, changed here)."""
+    primary = arguments[operands[0]]
+    arrays = [arguments[name] for name in operands[1:]]
+    out = arguments.get(out_name) if out_name else None
+    if not is_foreign(primary):
+        other = next(v for v in arrays + [out] + [arguments[m] for m in masks]
+                     if is_foreign(v))
+        raise TypeError(f"{operands[0]} is a {_type_name(primary)} but another argument "
+                        f"is a {_type_name(other)}: pass arrays of one library")
+    ns = Namespace.of(primary)
+    for name, v in zip(operands[1:], arrays):
+        if v is not None and (isinstance(v, np.ndarray) or is_foreign(v)) \
+                and not ns.owns(v):
+            raise TypeError(f"{name} is a {_type_name(v)} but {operands[0]} is a "
+                            f"{_type_name(primary)}: pass arrays of one library")
+    if out is not None and not ns.owns(out):
+        raise TypeError(f"out must be a {_type_name(primary)} like {operands[0]}, "
+                        f"got {_type_name(out)}")
+    if dtype_name and arguments.get(dtype_name) is not None:
+        arguments[dtype_name] = numpy_dtype(arguments[dtype_name])
+
+    device = ns.device(primary)
+    on_cpu = ns.on_cpu(primary) and all(
+        ns.on_cpu(v) for v in arrays + [out] if v is not None and is_foreign(v))
+    if on_cpu:
+        converted = _to_numpy(arguments, operands + tuple(masks))
+        if converted is not None:
+            return _cpu_call(fn, ns, converted, out_name)
+    for v in arrays + [out]:
+        if v is not None and is_foreign(v) and ns.device(v) != device:
+            raise ValueError(f"{operands[0]} is on device {device} but another array is on "
+                             f"{ns.device(v)}: pysoftmax never moves arrays between devices")
+    return _namespace_call(namespace_impl, ns, device, arguments, operands + tuple(masks),
+                           out_name)
+
+
+def _to_numpy(arguments, names):
+    """`arguments` with the foreign arrays among `names` viewed as NumPy
+    arrays (no copy), or None if DLPack cannot export one of them."""
+    converted = dict(arguments)
+    for name in names:
+        v = arguments.get(name)
+        if v is not None and is_foreign(v):
+            try:
+                converted[name] = np.from_dlpack(v)
+            except _EXPORT_ERRORS:
+                return None
+    return converted
+
+
+def _cpu_call(fn, ns, arguments, out_name):
+    """Our kernels on NumPy views of the caller's arrays; the result in kind."""
+    out = arguments.get(out_name) if out_name else None
+    if out is not None:
+        try:
+            view = np.from_dlpack(out, copy=False)
+        except _EXPORT_ERRORS as e:
+            raise TypeError(f"out (a {_type_name(out)}) cannot be written in place "
+                            f"through DLPack ({e}); omit out= and use the result") from None
+        if not view.flags.writeable:
+            raise TypeError(f"out (a {_type_name(out)}) is read-only through DLPack; "
+                            "omit out= and use the result")
+        arguments[out_name] = view
+        fn(**arguments)
+        return out
+    result = fn(**arguments)
+    if isinstance(result, tuple):
+        return tuple(ns.from_numpy(r) for r in result)
+    return ns.from_numpy(result)
+
+
+def _namespace_call(namespace_impl, ns, device, arguments, arrays, out_name):
+    """The computation by the caller's namespace, on its device (`arrays`:
+    the names of the array arguments, made the namespace's arrays)."""
+    ops = Ops(ns, device)
+    out = arguments.pop(out_name, None) if out_name else None
+    for name in arrays:
+        v = arguments.get(name)
+        if v is not None and not ns.owns(v):
+            arguments[name] = ops.asarray(v)
+    result = namespace_impl(ops, **arguments)
+    if out is None:
+        return result
+    if tuple(out.shape) != tuple(result.shape) or out.dtype != result.dtype:
+        raise ValueError(f"out has shape {tuple(out.shape)} and dtype {out.dtype}, "
+                         f"expected {tuple(result.shape)} and {result.dtype}")
+    try:
+        out[...] = result
+    except Exception as e:      # immutable arrays (JAX), tensors autograd guards
+        raise TypeError(f"out (a {_type_name(out)} on {device}) cannot be written in "
+                        f"place ({e}); omit out= and use the result") from None
+    return out
+
+
+def _type_name(v):
+    t = type(v)
+    return f"{t.__module__.partition('.')[0]}.{t.__qualname__}"
+
+
+class Namespace:
+    """A foreign array's library: its array-API namespace (PyTorch: the
+    module `torch`), how it imports from NumPy, where its CPU is."""
+
+    _cpu_devices = {}           # namespace -> the device of an array imported from NumPy
+
+    def __init__(self, xp, array_type):
+        self.xp = xp
+        self.array_type = array_type
+        self.name = getattr(xp, "__name__", type(xp).__name__)
+        self.is_torch = self.name == "torch"
+
+    @classmethod
+    def of(cls, x):
+        t = type(x)
+        if hasattr(t, "__array_namespace__"):
+            return cls(x.__array_namespace__(), t)
+        module = sys.modules.get(t.__module__.partition(".")[0])
+        if module is None or not hasattr(module, "from_dlpack"):
+            raise TypeError(f"{_type_name(x)} has __dlpack__ but no array namespace "
+                            "(__array_namespace__) to return the result in: pass "
+                            "numpy.from_dlpack(x)")
+        return cls(module, t)
+
+    def owns(self, v):
+        return isinstance(v, self.array_type)
+
+    def device(self, x):
+        d = getattr(x, "device", None)
+        return d() if callable(d) else d
+
+    def on_cpu(self, x):
+        """True if our kernels may read `x` where it is (see the module's doc)."""
+        try:
+            kind = x.__dlpack_device__()[0]
+        except _EXPORT_ERRORS:
+            return False
+        if kind != _KDL_CPU:
+            return False
+        cpu = self._cpu_devices.get(self.xp)
+        if cpu is None:
+            cpu = self.device(self.xp.from_dlpack(np.empty(1)))
+            self._cpu_devices[self.xp] = cpu
+        return self.device(x) == cpu
+
+    def from_numpy(self, r):
+        """Our NumPy result as the caller's array (a 0-d array for a scalar)."""
+        if not isinstance(r, np.ndarray):
+            r = np.asarray(r)
+        return self.xp.from_dlpack(r)
+
+
+def numpy_dtype(dt):
+    """A dtype of any namespace (numpy.float32, 'float32', torch.float32,
+    array_api_strict.float32) as a NumPy dtype."""
+    try:
+        return np.dtype(dt)
+    except TypeError:
+        pass
+    name = str(dt).rpartition(".")[2]
+    if name == "bfloat16":
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating-point dtype, got {dt!r}") from None
+
+
+class Ops:
+    """The few functions of an array namespace that the namespace path
+    needs, on one device: the array API's, or PyTorch's under its own names."""
+
+    def __init__(self, ns, device):
+        self.ns, self.xp, self.device = ns, ns.xp, device
+        if not ns.is_torch:
+            missing = [f for f in ("max", "sum", "any", "exp", "log", "where", "astype",
+                                   "asarray", "broadcast_to") if not hasattr(self.xp, f)]
+            if missing:
+                raise TypeError(f"arrays on device {device} are computed with their own "
+                                f"namespace ({ns.name}), which lacks {', '.join(missing)}")
+
+    def dtype(self, np_dtype):
+        """The namespace's dtype of this NumPy dtype's name."""
+        return getattr(self.xp, np.dtype(np_dtype).name)
+
+    def asarray(self, v, dtype=None):
+        return self.xp.asarray(v, dtype=dtype, device=self.device)
+
+    def astype(self, a, dtype):
+        return a.to(dtype) if self.ns.is_torch else self.xp.astype(a, dtype)
+
+    def _reduce(self, name, torch_name, a, axes):
+        if not axes:                 # no axis: every element is its own slice
+            return a
+        if self.ns.is_torch:
+            return getattr(self.xp, torch_name)(a, dim=axes, keepdim=True)
+        return getattr(self.xp, name)(a, axis=axes, keepdims=True)
+
+    def max(self, a, axes):
+        return self._reduce("max", "amax", a, axes)
+
+    def sum(self, a, axes):
+        return self._reduce("sum", "sum", a, axes)
+
+    def any(self, a, axes):
+        return self._reduce("any", "any", a, axes)
+
+    def exp(self, a):
+        return self.xp.exp(a)
+
+    def log(self, a):
+        return self.xp.log(a)
+
+    def where(self, c, a, b):
+        """where(c, a, b); a Python number `b` as a 0-d array of a's dtype."""
+        if not hasattr(b, "shape"):
+            b = self.asarray(b, dtype=a.dtype)
+        return self.xp.where(c, a, b)
+
+    def broadcast_to(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+
+def _compute_in(ops, a, result_dtype):
+    """`a` in the compute dtype of `result_dtype` (float32 for half types)."""
+    want = work_dtype(result_dtype)
+    if numpy_dtype(a.dtype) != want:
+        a = ops.astype(a, ops.dtype(want))
+    return a
+
+
+def _as_result(ops, a, result_dtype):
+    if numpy_dtype(a.dtype) != result_dtype:
+        a = ops.astype(a, _namespace_dtype(ops, result_dtype))
+    return a
+
+
+def _namespace_dtype(ops, dt):
+    return getattr(ops.xp, dt.name)
+
+
+def namespace_forward(ops, op, x, axis, dtype, where, scale, approx, strategy):
+    """softmax or log_softmax (`op`) with the namespace's functions: the
+    max-shifted formulas, masks and scale as our kernels (approx is exact)."""
+    if strategy is not None and strategy != "auto":
+        raise ValueError(f"strategy={strategy!r} chooses among pysoftmax's CPU kernels, "
+                         f"but x is on device {ops.device} and is computed by {ops.ns.name}")
+    result_dtype = _result_dtype(numpy_dtype(x.dtype), dtype)
+    axes = _normalize_axes(axis, x.ndim)
+    if math.prod(x.shape) == 0:
+        return ops.astype(x, _namespace_dtype(ops, result_dtype))
+    x = _compute_in(ops, x, result_dtype)
+    if scale is not None:
+        x = x * float(scale)
+    log = op == "log_softmax"
+    if where is None:
+        m = ops.max(x, axes)
+        d = x - m
+        s = ops.sum(ops.exp(d), axes)
+        y = d - ops.log(s) if log else ops.exp(d) / s
+    else:
+        mask = ops.broadcast_to(where, tuple(x.shape))
+        m = ops.max(ops.where(mask, x, -math.inf), axes)
+        m = ops.where(ops.any(mask, axes), m, 0.0)       # a slice with nothing selected
+        d = x - m
+        e = ops.where(mask, ops.exp(d), 0.0)
+        s = ops.sum(e, axes)
+        y = ops.where(mask, d - ops.log(s), -math.inf) if log else ops.where(mask, e / s, 0.0)
+    return _as_result(ops, y, result_dtype)
+
+
+def namespace_grad(ops, op, y, dy, axis):
+    """softmax_grad or log_softmax_grad (`op`) with the namespace's functions."""
+    if tuple(y.shape) != tuple(dy.shape):
+        raise ValueError(f"y and dy must have the same shape, got {tuple(y.shape)} and "
+                         f"{tuple(dy.shape)}")
+    result_dtype = _result_dtype(_promote(numpy_dtype(y.dtype), numpy_dtype(dy.dtype)), None)
+    axes = _normalize_axes(axis, y.ndim)
+    y, dy = _compute_in(ops, y, result_dtype), _compute_in(ops, dy, result_dtype)
+    if op == "softmax_grad":
+        g = y * (dy - ops.sum(dy * y, axes))
+    else:
+        g = dy - ops.exp(y) * ops.sum(dy, axes)
+    return _as_result(ops, g, result_dtype)
