@@ -255,10 +255,8 @@ class Namespace:
 def numpy_dtype(dt):
     """A dtype of any namespace (numpy.float32, 'float32', torch.float32,
     array_api_strict.float32) as a NumPy dtype."""
-    try:
+    if isinstance(dt, (np.dtype, str)) or (isinstance(dt, type) and issubclass(dt, np.generic)):
         return np.dtype(dt)
-    except TypeError:
-        pass
     name = str(dt).rpartition(".")[2]
     if name == "bfloat16":
         import ml_dtypes
@@ -315,9 +313,11 @@ class Ops:
         return self.xp.log(a)
 
     def where(self, c, a, b):
-        """where(c, a, b); a Python number `b` as a 0-d array of a's dtype."""
+        """where(c, a, b); Python numbers as 0-d arrays of the other's dtype."""
         if not hasattr(b, "shape"):
             b = self.asarray(b, dtype=a.dtype)
+        if not hasattr(a, "shape"):
+            a = self.asarray(a, dtype=b.dtype)
         return self.xp.where(c, a, b)
 
     def broadcast_to(self, a, shape):
@@ -368,6 +368,7 @@ def namespace_forward(ops, op, x, axis, dtype, where, scale, approx, strategy):
         d = x - m
         e = ops.where(mask, ops.exp(d), 0.0)
         s = ops.sum(e, axes)
+        s = ops.where(s == 0.0, 1.0, s)                   # idem (no 0/0, no log(0))
         y = ops.where(mask, d - ops.log(s), -math.inf) if log else ops.where(mask, e / s, 0.0)
     return _as_result(ops, y, result_dtype)
 
