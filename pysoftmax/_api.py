@@ -13,7 +13,12 @@ their own namespace, and returns the caller's array type.
 
 Imports: _plan, _context, _select, _execute, _fast, _interop.
 """
+from __future__ import annotations
+
+from typing import Any, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
@@ -21,10 +26,28 @@ from ._fast import common_call
 from ._interop import accepts_arrays, namespace_forward, namespace_grad
 from ._plan import check_out, plan_forward, plan_grad
 from ._select import select
+from ._typing import ArrayT, Axis, FloatArray, RealScalar
 
 
-def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
-            strategy=None):
+# NumPy arrays and array-likes give NumPy arrays; an array of another library
+# (DLPack, the array API) gives its own type.
+@overload
+def softmax(x: npt.NDArray[Any], axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> FloatArray: ...
+@overload
+def softmax(x: ArrayT, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> ArrayT: ...
+@overload
+def softmax(x: npt.ArrayLike, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> FloatArray: ...
+
+
+def softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
+            where: Any = None, scale: RealScalar | None = None, approx: bool = False,
+            strategy: str | None = None) -> Any:
     r"""Softmax of `x` along `axis`.
 
     .. math:: \sigma(x)_i = \frac{e^{s x_i - m}}{\sum_j e^{s x_j - m}},
@@ -100,8 +123,25 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
     return y
 
 
-def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
-                strategy=None):
+# NumPy arrays and array-likes give NumPy arrays; an array of another library
+# (DLPack, the array API) gives its own type.
+@overload
+def log_softmax(x: npt.NDArray[Any], axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> FloatArray: ...
+@overload
+def log_softmax(x: ArrayT, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> ArrayT: ...
+@overload
+def log_softmax(x: npt.ArrayLike, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> FloatArray: ...
+
+
+def log_softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
+                where: Any = None, scale: RealScalar | None = None, approx: bool = False,
+                strategy: str | None = None) -> Any:
     r"""Logarithm of the softmax of `x` along `axis`, computed directly.
 
     .. math:: \log\sigma(x)_i = (s x_i - m) - \log \sum_j e^{s x_j - m},
@@ -149,7 +189,18 @@ def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, app
     return y
 
 
-def softmax_grad(y, dy, axis=-1, *, out=None):
+@overload
+def softmax_grad(y: npt.NDArray[Any], dy: npt.ArrayLike, axis: Axis = ..., *,
+                 out: Any = ...) -> FloatArray: ...
+@overload
+def softmax_grad(y: ArrayT, dy: Any, axis: Axis = ..., *,
+                 out: Any = ...) -> ArrayT: ...
+@overload
+def softmax_grad(y: npt.ArrayLike, dy: npt.ArrayLike, axis: Axis = ..., *,
+                 out: Any = ...) -> FloatArray: ...
+
+
+def softmax_grad(y: Any, dy: Any, axis: Axis = -1, *, out: Any = None) -> Any:
     r"""Backward pass of `softmax`: the gradient with respect to its input.
 
     .. math:: \frac{\partial L}{\partial x_i} = y_i \Big(dy_i - \sum_j dy_j\, y_j\Big)
@@ -182,7 +233,18 @@ def softmax_grad(y, dy, axis=-1, *, out=None):
     return _backward("softmax_grad", y, dy, axis, out)
 
 
-def log_softmax_grad(y, dy, axis=-1, *, out=None):
+@overload
+def log_softmax_grad(y: npt.NDArray[Any], dy: npt.ArrayLike, axis: Axis = ..., *,
+                     out: Any = ...) -> FloatArray: ...
+@overload
+def log_softmax_grad(y: ArrayT, dy: Any, axis: Axis = ..., *,
+                     out: Any = ...) -> ArrayT: ...
+@overload
+def log_softmax_grad(y: npt.ArrayLike, dy: npt.ArrayLike, axis: Axis = ..., *,
+                     out: Any = ...) -> FloatArray: ...
+
+
+def log_softmax_grad(y: Any, dy: Any, axis: Axis = -1, *, out: Any = None) -> Any:
     r"""Backward pass of `log_softmax`: the gradient with respect to its input.
 
     .. math:: \frac{\partial L}{\partial x_i} = dy_i - e^{y_i} \sum_j dy_j

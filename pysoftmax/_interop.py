@@ -204,7 +204,7 @@ class Namespace:
     """A foreign array's library: its array-API namespace (PyTorch: the
     module `torch`), how it imports from NumPy, where its CPU is."""
 
-    _cpu_devices = {}           # namespace -> the device of an array imported from NumPy
+    _cpu_devices: dict = {}     # namespace -> the device of an array imported from NumPy
 
     def __init__(self, xp, array_type):
         self.xp = xp

@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 # The layering, lowest first: each module imports only modules before it.
 LAYERS = [
     "pysoftmax._version",               # __version__
+    "pysoftmax._typing",                # type aliases of the public API
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
     "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
