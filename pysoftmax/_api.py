@@ -61,7 +61,9 @@ def softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
     x : array_like
         Input. float32 and float64 are computed natively, float16 and
         bfloat16 (``ml_dtypes``) in float32 with the result in the input
-        dtype, bool and integers in float64 (as SciPy).
+        dtype, bool and integers in float64 (as SciPy).  An array of another
+        library (a PyTorch tensor, an array-API array) gives a result of its
+        own type and device (docs/contract.md, "Arrays of other libraries").
     axis : int, tuple of ints or None, optional
         Axis or axes over which each softmax is taken (jointly for a tuple;
         all elements for None). Default -1.
@@ -92,7 +94,7 @@ def softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
 
     Returns
     -------
-    ndarray or scalar
+    ndarray or scalar (or the type of `x`)
         Same shape as `x`; each slice along `axis` is non-negative and sums
         to 1 (or is all 0 where `where` selects nothing).  A NumPy scalar for
         0-d input, unless `out` is given.
