@@ -70,7 +70,7 @@ def accepts_arrays(namespace_impl, operands, masks=(), out="out", dtype="dtype")
     namespace_impl(ops, **arguments)
         the same computation written with an array namespace (`Ops`), for
         arrays our kernels cannot read (another device); its arguments are
-        `fn`'s, bound by name.
+        `fn`'s, bound by name, but `out`.  None: such arrays are refused.
     operands
         names of the array parameters whose type is the caller's (the first
         one, never None, sets it; the others must be of the same namespace,
@@ -82,8 +82,9 @@ def accepts_arrays(namespace_impl, operands, masks=(), out="out", dtype="dtype")
         the names of the output and result-dtype parameters (None: none).
 
     NumPy calls cost one scan of the arguments' types.  Applying it to one
-    more public function is one line: ``@accepts_arrays(impl, ("a", "b"),
-    ("where",))`` above its NumPy implementation.
+    more public function is one line above its NumPy implementation (after
+    its fast path, if it has one), e.g. for logsumexp:
+    ``@accepts_arrays(namespace_logsumexp, ("a", "b"), ("where",))``.
     """
     def decorate(fn):
         signature = inspect.signature(fn)
@@ -133,6 +134,9 @@ def _call(fn, namespace_impl, arguments, operands, masks, out_name, dtype_name):
         if v is not None and is_foreign(v) and ns.device(v) != device:
             raise ValueError(f"{operands[0]} is on device {device} but another array is on "
                              f"{ns.device(v)}: pysoftmax never moves arrays between devices")
+    if namespace_impl is None:
+        raise TypeError(f"{fn.__name__.lstrip('_')} of arrays on device {device} is not "
+                        f"supported: pysoftmax computes on the CPU, and never moves arrays")
     return _namespace_call(namespace_impl, ns, device, arguments, operands + tuple(masks),
                            out_name)
 
@@ -267,6 +271,12 @@ def numpy_dtype(dt):
         raise TypeError(f"dtype must be a floating-point dtype, got {dt!r}") from None
 
 
+# What the namespace path calls (PyTorch: under its own names where they differ).
+_NAMESPACE_FUNCTIONS = ("max", "sum", "any", "exp", "log", "where", "astype", "asarray",
+                        "broadcast_to", "broadcast_arrays", "squeeze", "isfinite", "sign",
+                        "abs", "log1p", "zeros")
+
+
 class Ops:
     """The few functions of an array namespace that the namespace path
     needs, on one device: the array API's, or PyTorch's under its own names."""
@@ -274,8 +284,7 @@ class Ops:
     def __init__(self, ns, device):
         self.ns, self.xp, self.device = ns, ns.xp, device
         if not ns.is_torch:
-            missing = [f for f in ("max", "sum", "any", "exp", "log", "where", "astype",
-                                   "asarray", "broadcast_to") if not hasattr(self.xp, f)]
+            missing = [f for f in _NAMESPACE_FUNCTIONS if not hasattr(self.xp, f)]
             if missing:
                 raise TypeError(f"arrays on device {device} are computed with their own "
                                 f"namespace ({ns.name}), which lacks {', '.join(missing)}")
@@ -311,6 +320,25 @@ class Ops:
 
     def log(self, a):
         return self.xp.log(a)
+
+    def elementwise(self, name, a):
+        """isfinite, sign, abs, log1p: the same name in PyTorch and the array API."""
+        return getattr(self.xp, name)(a)
+
+    def squeeze(self, a, axes):
+        if not axes:
+            return a
+        if self.ns.is_torch:
+            return self.xp.squeeze(a, dim=axes)
+        return self.xp.squeeze(a, axis=axes)
+
+    def broadcast_arrays(self, a, b):
+        if self.ns.is_torch:
+            return self.xp.broadcast_tensors(a, b)
+        return self.xp.broadcast_arrays(a, b)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype, device=self.device)
 
     def where(self, c, a, b):
         """where(c, a, b); Python numbers as 0-d arrays of the other's dtype."""
@@ -386,3 +414,58 @@ def namespace_grad(ops, op, y, dy, axis):
     else:
         g = dy - ops.exp(y) * ops.sum(dy, axes)
     return _as_result(ops, g, result_dtype)
+
+
+def namespace_logsumexp(ops, a, axis=None, b=None, keepdims=False, return_sign=False,
+                        where=None, scale=None):
+    """logsumexp with the namespace's functions, as scipy.special.logsumexp
+    for real input: ``log(sum(b * exp(a)))`` over `axis`, shifted by the
+    largest element with a nonzero weight; a negative sum is NaN, or its
+    log-magnitude and sign -1 with `return_sign`; an empty or fully masked
+    slice gives -inf."""
+    dt = numpy_dtype(a.dtype)
+    if b is not None:
+        dt = _promote(dt, numpy_dtype(b.dtype))
+    if dt.kind == "c":
+        raise TypeError(f"logsumexp is defined for real input only, got {dt}")
+    result_dtype = _result_dtype(dt, None)
+    a = _compute_in(ops, a, result_dtype)
+    if scale is not None:
+        a = a * float(scale)
+    if b is not None:
+        a, b = ops.broadcast_arrays(a, _compute_in(ops, b, result_dtype))
+    axes = _normalize_axes(axis, a.ndim)
+    selected = None if b is None else b != 0.0
+    if where is not None:
+        mask = ops.broadcast_to(where, tuple(a.shape))
+        selected = mask if selected is None else selected & mask
+    if math.prod(a.shape[i] for i in axes) == 0:
+        m = ops.zeros(tuple(1 if i in axes else n for i, n in enumerate(a.shape)), a.dtype)
+    else:
+        m = ops.max(a if selected is None else ops.where(selected, a, -math.inf), axes)
+        m = ops.where(ops.elementwise("isfinite", m), m, 0.0)     # +-inf, or nothing selected
+    e = ops.exp(a - m)
+    if b is not None:
+        e = e * b
+    if selected is not None:
+        e = ops.where(selected, e, 0.0)
+    s = ops.sum(e, axes)
+    sign = None
+    if return_sign:
+        sign = ops.elementwise("sign", s)
+        s = ops.elementwise("abs", s)
+    r = ops.log(s) + m                    # log of a negative sum: NaN
+    if b is None:
+        # accurate at the max, as SciPy: m + log(k) + log1p(others / k) for the
+        # k elements equal to the max (where there is one: not for +-inf, NaN)
+        at_max = a == m if selected is None else (a == m) & selected
+        k = ops.sum(ops.where(at_max, 1.0, ops.zeros((), a.dtype)), axes)
+        others = ops.sum(ops.where(at_max, 0.0, e), axes)
+        k_safe = ops.where(k > 0.0, k, 1.0)
+        near = m + ops.log(k_safe) + ops.elementwise("log1p", others / k_safe)
+        r = ops.where(k > 0.0, near, r)
+    if not keepdims:
+        r = ops.squeeze(r, axes)
+        sign = None if sign is None else ops.squeeze(sign, axes)
+    r = _as_result(ops, r, result_dtype)
+    return r if sign is None else (r, _as_result(ops, sign, result_dtype))

@@ -340,3 +340,40 @@ def test_dtype_names_of_namespaces():
     with pytest.raises(TypeError):
         _interop.numpy_dtype(torch.complex64.__class__)
     assert pysoftmax.softmax(torch.zeros(2), dtype=xs.float64).dtype == torch.float64
+
+
+# -- logsumexp's namespace path (the public function is on branch 'lse') -------------
+
+@pytest.mark.parametrize("axis", [None, -1, 0, (0, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("weights", [False, True])
+def test_namespace_logsumexp_as_scipy(axis, keepdims, weights, rng):
+    special = pytest.importorskip("scipy.special")
+    a0 = rng.standard_normal((3, 4, 5)) * 20
+    a0[0, 0, :] = -np.inf
+    a0[1, 1, 2] = np.inf
+    a0[2, 3, 1] = -40.0 + a0[2, 3].max() - 40      # far below the max
+    b0 = rng.standard_normal((3, 4, 5)) if weights else None
+    ops = _interop.Ops(_interop.Namespace.of(xs.asarray(a0, device=DEVICE1)), DEVICE1)
+    a = xs.asarray(a0, device=DEVICE1)
+    b = None if b0 is None else xs.asarray(b0, device=DEVICE1)
+    with np.errstate(all="ignore"):
+        r, sign = _interop.namespace_logsumexp(ops, a, axis, b, keepdims, True)
+        want, want_sign = special.logsumexp(a0, axis=axis, b=b0, keepdims=keepdims,
+                                            return_sign=True)
+        plain = _interop.namespace_logsumexp(ops, a, axis, b, keepdims)
+    assert r.device == DEVICE1 and r.dtype == xs.float64
+    cpu = xs.Device("CPU_DEVICE")
+    np.testing.assert_allclose(np.asarray(xs.asarray(r, device=cpu)), want, rtol=1e-13)
+    np.testing.assert_array_equal(np.asarray(xs.asarray(sign, device=cpu)), want_sign)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(np.asarray(xs.asarray(plain, device=cpu)),
+                                   np.where(want_sign < 0, np.nan, want), rtol=1e-13)
+
+
+def test_namespace_logsumexp_accurate_at_the_max():
+    ops = _interop.Ops(_interop.Namespace.of(torch.zeros(1)), torch.device("cpu"))
+    r = _interop.namespace_logsumexp(ops, torch.tensor([0.0, -40.0], dtype=torch.float64))
+    assert float(r) == pytest.approx(np.logaddexp(0.0, -40.0), rel=1e-15, abs=0)
+    e = _interop.namespace_logsumexp(ops, torch.empty(0, 3, dtype=torch.float64), axis=0)
+    assert torch.equal(e, torch.full((3,), -np.inf, dtype=torch.float64))
