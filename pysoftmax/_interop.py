@@ -15,7 +15,8 @@ NumPy-only implementation so that such a call is computed
 - elsewhere, by the caller's own namespace, on the caller's device: an array
   on another device (a CUDA tensor, CuPy, array_api_strict's "device1"), or a
   CPU array DLPack cannot hand to NumPy (a tensor that requires grad, so
-  autograd records the computation; a bfloat16 tensor) is computed by the
+  autograd records the computation; a bfloat16 tensor; a JAX tracer under
+  jax.jit or jax.grad) is computed by the
   namespace's own ``max``, ``exp``, ``sum``, ``log`` and ``where`` (as SciPy
   does), with the same dtype rules; never moved.  A namespace without them
   is refused with an error naming the device.
@@ -239,7 +240,7 @@ class Namespace:
         """True if our kernels may read `x` where it is (see the module's doc)."""
         try:
             kind = x.__dlpack_device__()[0]
-        except _EXPORT_ERRORS:
+        except (AttributeError, *_EXPORT_ERRORS):      # e.g. a JAX tracer (jax.jit)
             return False
         if kind != _KDL_CPU:
             return False

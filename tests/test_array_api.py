@@ -250,3 +250,34 @@ def test_namespace_logsumexp_accurate_at_the_max():
         e = _interop.namespace_logsumexp(ops, xs.empty((0, 3), device=DEVICE1), axis=0)
     assert e.device == DEVICE1
     np.testing.assert_array_equal(_np(e), np.full(3, -np.inf))
+
+
+# -- JAX (not in the test extra: skipped where it is not installed) ------------------
+
+@pytest.mark.parametrize("f", FORWARD)
+def test_jax_cpu_arrays(f, kernel_inputs, rng):
+    jnp = pytest.importorskip("jax.numpy")
+    x0 = rng.standard_normal((4, 6)).astype(np.float32)
+    x = jnp.asarray(x0)
+    y = f(x, axis=0)
+    assert type(y) is type(x) and y.dtype == jnp.float32 and y.device == x.device
+    (a,) = kernel_inputs[-1]
+    assert a.ctypes.data == x.unsafe_buffer_pointer()          # not copied
+    _same_bits(np.asarray(y), f(x0, axis=0))
+    with pytest.raises(TypeError, match="read-only"):        # JAX arrays are immutable
+        f(x, out=jnp.zeros((4, 6), jnp.float32))
+
+
+def test_jax_traced_arrays_by_jax():
+    """Under jax.jit and jax.grad the arrays are tracers (no memory to view):
+    computed by jax.numpy, so JAX compiles and differentiates the call."""
+    jax = pytest.importorskip("jax")
+    x0 = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    y = jax.jit(lambda x: log_softmax(x, axis=None))(jax.numpy.asarray(x0))
+    np.testing.assert_allclose(np.asarray(y), log_softmax(x0, axis=None), rtol=1e-5,
+                               atol=1e-6)
+    g = jax.grad(lambda x: softmax(x)[0, 0])(jax.numpy.asarray(x0))
+    p = softmax(x0)
+    dy = np.zeros_like(x0)
+    dy[0, 0] = 1
+    np.testing.assert_allclose(np.asarray(g), softmax_grad(p, dy), rtol=1e-5, atol=1e-7)
