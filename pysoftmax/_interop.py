@@ -108,8 +108,9 @@ def _call(fn, namespace_impl, arguments, operands, masks, out_name, dtype_name):
     arrays = [arguments[name] for name in operands[1:]]
     out = arguments.get(out_name) if out_name else None
     if not is_foreign(primary):
-        other = next(v for v in arrays + [out] + [arguments[m] for m in masks]
-                     if is_foreign(v))
+        other = next((v for v in arrays + [out] if is_foreign(v)), None)
+        if other is None:           # only a mask is foreign: the NumPy call, as ever
+            return fn(**arguments)
         raise TypeError(f"{operands[0]} is a {_type_name(primary)} but another argument "
                         f"is a {_type_name(other)}: pass arrays of one library")
     ns = Namespace.of(primary)

@@ -14,8 +14,9 @@ import types
 
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
-from pysoftmax import _api, _interop, log_softmax, log_softmax_grad, softmax, softmax_grad
+from pysoftmax import _interop, log_softmax, log_softmax_grad, softmax, softmax_grad
 
 xs = pytest.importorskip("array_api_strict")
 
@@ -30,44 +31,24 @@ def _np(a):
     return np.asarray(xs.asarray(a, device=xs.Device("CPU_DEVICE")), copy=True)
 
 
-def _same_bits(a, b):
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (a, b)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(14)
-
-
-@pytest.fixture
-def kernel_inputs(monkeypatch):
-    """The arrays our kernels are handed (spied on at _execute)."""
-    seen = []
-    execute = _api.execute
-
-    def spy(plan, choice, out):
-        seen.append(plan.arrays)
-        return execute(plan, choice, out)
-
-    monkeypatch.setattr(_api, "execute", spy)
-    return seen
 
 
 # -- array_api_strict: the CPU device by our kernels, others by the namespace ----------
 
 @pytest.mark.parametrize("f", FORWARD)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_strict_cpu_same_bits(f, dtype, rng):
+def test_strict_cpuassert_same_bits(f, dtype, rng):
     x0 = rng.standard_normal((4, 6)).astype(dtype)
     x = xs.asarray(x0)
     y = f(x, axis=0)
     assert type(y) is type(x) and y.dtype == getattr(xs, dtype) and y.device == x.device
-    _same_bits(np.from_dlpack(y), f(x0, axis=0))
+    assert_same_bits(np.from_dlpack(y), f(x0, axis=0))
     i = f(xs.asarray([[1, 2], [3, 4]]))
     assert i.dtype == xs.float64
-    _same_bits(np.from_dlpack(i), f(np.array([[1, 2], [3, 4]])))
+    assert_same_bits(np.from_dlpack(i), f(np.array([[1, 2], [3, 4]])))
 
 
 def test_strict_cpu_input_is_not_copied(kernel_inputs, rng):
@@ -76,14 +57,14 @@ def test_strict_cpu_input_is_not_copied(kernel_inputs, rng):
     y = log_softmax(x, axis=0)
     (a,) = kernel_inputs[-1]
     assert a.ctypes.data == np.from_dlpack(x).ctypes.data
-    _same_bits(np.from_dlpack(y), log_softmax(x0, axis=0))
+    assert_same_bits(np.from_dlpack(y), log_softmax(x0, axis=0))
 
 
 def test_strict_cpu_out_and_grad(rng):
     y0, dy0 = rng.random((3, 4)), rng.standard_normal((3, 4))
     out = xs.empty((3, 4), dtype=xs.float64)
     assert softmax_grad(xs.asarray(y0), xs.asarray(dy0), out=out) is out
-    _same_bits(np.from_dlpack(out), softmax_grad(y0, dy0))
+    assert_same_bits(np.from_dlpack(out), softmax_grad(y0, dy0))
 
 
 @pytest.mark.parametrize("f", FORWARD)
@@ -113,7 +94,7 @@ def test_strict_other_device_mask_and_scale(f, rng):
     got = np.asarray(xs.asarray(y, device=xs.Device("CPU_DEVICE")))
     want = f(x0, where=keep, scale=2.0, dtype=np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    _same_bits(got[3], want[3])           # 0 (log: -inf), never NaN
+    assert_same_bits(got[3], want[3])           # 0 (log: -inf), never NaN
 
 
 def test_strict_other_device_out_and_grad(rng):
@@ -263,7 +244,7 @@ def test_jax_cpu_arrays(f, kernel_inputs, rng):
     assert type(y) is type(x) and y.dtype == jnp.float32 and y.device == x.device
     (a,) = kernel_inputs[-1]
     assert a.ctypes.data == x.unsafe_buffer_pointer()          # not copied
-    _same_bits(np.asarray(y), f(x0, axis=0))
+    assert_same_bits(np.asarray(y), f(x0, axis=0))
     with pytest.raises(TypeError, match="read-only"):        # JAX arrays are immutable
         f(x, out=jnp.zeros((4, 6), jnp.float32))
 
@@ -281,3 +262,15 @@ def test_jax_traced_arrays_by_jax():
     dy = np.zeros_like(x0)
     dy[0, 0] = 1
     np.testing.assert_allclose(np.asarray(g), softmax_grad(p, dy), rtol=1e-5, atol=1e-7)
+
+
+def test_numpy_input_takes_a_mask_of_another_library(rng):
+    """The caller's type is x's: a NumPy x with an array_api_strict mask is
+    the NumPy call (the mask read through NumPy), a NumPy result."""
+    x = rng.standard_normal((3, 4))
+    keep = x > 0
+    y = softmax(x, where=xs.asarray(keep))
+    assert type(y) is np.ndarray
+    assert_same_bits(y, softmax(x, where=keep))
+    with pytest.raises(TypeError, match="y is a numpy.ndarray but another argument"):
+        softmax_grad(x, xs.asarray(x))

@@ -9,9 +9,10 @@ device ("meta" here; CUDA where there is one) are computed by torch itself.
 """
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
 import pysoftmax
-from pysoftmax import _api, _interop, log_softmax, log_softmax_grad, softmax, softmax_grad
+from pysoftmax import _interop, log_softmax, log_softmax_grad, softmax, softmax_grad
 
 torch = pytest.importorskip("torch")
 
@@ -19,29 +20,9 @@ FORWARD = [softmax, log_softmax]
 GRADS = [softmax_grad, log_softmax_grad]
 
 
-def _same_bits(a, b):
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (a, b)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(14)
-
-
-@pytest.fixture
-def kernel_inputs(monkeypatch):
-    """The arrays our kernels are handed (spied on at _execute)."""
-    seen = []
-    execute = _api.execute
-
-    def spy(plan, choice, out):
-        seen.append(plan.arrays)
-        return execute(plan, choice, out)
-
-    monkeypatch.setattr(_api, "execute", spy)
-    return seen
 
 
 # -- PyTorch on the CPU: our kernels -------------------------------------------------
@@ -53,7 +34,7 @@ def test_torch_same_bits_as_numpy(f, dtype, axis, rng):
     x = torch.from_numpy(rng.standard_normal((3, 5, 7)) * 10).to(dtype)
     y = f(x, axis=axis)
     assert type(y) is torch.Tensor and y.dtype == dtype and y.device == x.device
-    _same_bits(y.numpy(), f(x.numpy(), axis=axis))
+    assert_same_bits(y.numpy(), f(x.numpy(), axis=axis))
 
 
 @pytest.mark.parametrize("f", FORWARD)
@@ -62,8 +43,8 @@ def test_torch_arguments_carried(f, rng):
     keep = rng.random(9) < 0.6
     y = f(x, where=torch.from_numpy(keep), scale=0.3, dtype=torch.float64)
     assert y.dtype == torch.float64
-    _same_bits(y.numpy(), f(x.numpy(), where=keep, scale=0.3, dtype=np.float64))
-    _same_bits(f(x, where=keep, scale=0.3, dtype="float64").numpy(), y.numpy())  # NumPy mask
+    assert_same_bits(y.numpy(), f(x.numpy(), where=keep, scale=0.3, dtype=np.float64))
+    assert_same_bits(f(x, where=keep, scale=0.3, dtype="float64").numpy(), y.numpy())  # NumPy mask
 
 
 @pytest.mark.parametrize("f", FORWARD)
@@ -75,7 +56,7 @@ def test_torch_dtype_rules(f, dtype, expected):
     x = torch.arange(6).reshape(2, 3).to(dtype)
     y = f(x)
     assert y.dtype == expected
-    _same_bits(y.numpy(), f(x.numpy()))
+    assert_same_bits(y.numpy(), f(x.numpy()))
 
 
 def test_torch_input_is_not_copied(kernel_inputs, rng):
@@ -86,7 +67,7 @@ def test_torch_input_is_not_copied(kernel_inputs, rng):
         (a,) = kernel_inputs[-1]
         assert a.ctypes.data == x.data_ptr() and a.strides == tuple(
             s * x.element_size() for s in x.stride())
-        _same_bits(y.numpy(), softmax(x.numpy(), axis=0))
+        assert_same_bits(y.numpy(), softmax(x.numpy(), axis=0))
 
 
 def test_torch_result_shares_our_buffer():
@@ -102,13 +83,13 @@ def test_torch_out_written_in_place(kernel_inputs, rng):
     x = torch.from_numpy(rng.standard_normal((5, 6)).astype(np.float32))
     out = torch.empty_like(x)
     assert softmax(x, out=out) is out
-    _same_bits(out.numpy(), softmax(x.numpy()))
+    assert_same_bits(out.numpy(), softmax(x.numpy()))
     x2 = x.clone()
     assert log_softmax(x2, out=x2) is x2                     # in place
-    _same_bits(x2.numpy(), log_softmax(x.numpy()))
+    assert_same_bits(x2.numpy(), log_softmax(x.numpy()))
     strided = torch.empty(5, 12)[:, ::2]
     softmax(x, out=strided)
-    _same_bits(strided.numpy(), softmax(x.numpy()))
+    assert_same_bits(strided.numpy(), softmax(x.numpy()))
 
 
 def test_torch_out_errors(rng):
@@ -130,12 +111,12 @@ def test_torch_gradients(f, rng):
     dy = torch.from_numpy(rng.standard_normal((4, 7)).astype(np.float32))
     g = f(y, dy, axis=0)
     assert type(g) is torch.Tensor and g.dtype == torch.float32
-    _same_bits(g.numpy(), f(y.numpy(), dy.numpy(), axis=0))
+    assert_same_bits(g.numpy(), f(y.numpy(), dy.numpy(), axis=0))
     out = torch.empty_like(y)
     assert f(y, dy, out=out) is out
     with pytest.raises(TypeError, match="dy is a numpy.ndarray but y is a torch.Tensor"):
         f(y, dy.numpy())
-    _same_bits(f(y, dy.numpy().tolist()).numpy(), f(y.numpy(), dy.numpy().tolist()))
+    assert_same_bits(f(y, dy.numpy().tolist()).numpy(), f(y.numpy(), dy.numpy().tolist()))
 
 
 def test_torch_empty_and_0d():

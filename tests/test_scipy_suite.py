@@ -3,7 +3,8 @@
 The classes TestSoftmax, TestLogSoftmax and TestLogSumExp of the installed
 ``scipy/special/tests/test_logsumexp.py`` run in a subprocess pytest with
 ``SCIPY_ARRAY_API=1``, on every backend SciPy's `xp` fixture offers here
-(numpy, and array_api_strict, torch and dask.array where installed), with
+(numpy, and array_api_strict, torch, jax.numpy and dask.array where
+installed), with
 SciPy's functions replaced in that module by pysoftmax's (the plugin
 tests/scipy_suite_plugin.py, which checks before every test that the
 replacement is what runs).  Only the real-valued tests: the complex ones are
@@ -44,15 +45,15 @@ PENDING = [
     ["*", r"^dask\.array(-|$)", "Dask arrays are on branch 'dask', not merged yet"],
 ]
 
-BACKENDS = ["numpy", "array_api_strict", "torch", "dask.array"]
+BACKENDS = ["numpy", "array_api_strict", "torch", "jax.numpy", "dask.array"]
 
 
 def _available_backends():
+    """The backends SciPy's xp fixture offers here (those it knows, installed)."""
     found = ["numpy"]
-    for name, module in (("array_api_strict", "array_api_strict"), ("torch", "torch"),
-                         ("dask.array", "dask.array")):
+    for name in BACKENDS[1:]:
         try:
-            __import__(module)
+            __import__(name)
         except ImportError:
             continue
         found.append(name)
