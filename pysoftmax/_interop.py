@@ -212,9 +212,8 @@ class Namespace:
 
     _cpu_devices: dict = {}     # namespace -> the device of an array imported from NumPy
 
-    def __init__(self, xp, array_type):
+    def __init__(self, xp):
         self.xp = xp
-        self.array_type = array_type
         self.name = getattr(xp, "__name__", type(xp).__name__)
         self.is_torch = self.name == "torch"
 
@@ -222,16 +221,23 @@ class Namespace:
     def of(cls, x):
         t = type(x)
         if hasattr(t, "__array_namespace__"):
-            return cls(x.__array_namespace__(), t)
+            return cls(x.__array_namespace__())
         module = sys.modules.get(t.__module__.partition(".")[0])
         if module is None or not hasattr(module, "from_dlpack"):
             raise TypeError(f"{_type_name(x)} has __dlpack__ but no array namespace "
                             "(__array_namespace__) to return the result in: pass "
                             "numpy.from_dlpack(x)")
-        return cls(module, t)
+        return cls(module)
 
     def owns(self, v):
-        return isinstance(v, self.array_type)
+        """True if `v` is an array of this namespace (of any subtype: a
+        torch.nn.Parameter with torch.Tensor)."""
+        if not is_foreign(v):
+            return False
+        t = type(v)
+        if hasattr(t, "__array_namespace__"):
+            return v.__array_namespace__() is self.xp
+        return sys.modules.get(t.__module__.partition(".")[0]) is self.xp
 
     def device(self, x):
         d = getattr(x, "device", None)

@@ -163,3 +163,12 @@ def test_torch_is_foreign_and_its_dtypes():
     with pytest.raises(TypeError):
         _interop.numpy_dtype(type(torch.float32))
     assert pysoftmax.softmax(torch.zeros(2), dtype=np.float64).dtype == torch.float64
+
+
+def test_torch_subclasses_are_torch(rng):
+    """A Parameter (a Tensor subclass that requires grad) with a Tensor dy."""
+    y = torch.nn.Parameter(torch.from_numpy(rng.random((2, 3))))
+    dy = torch.from_numpy(rng.standard_normal((2, 3)))
+    g = softmax_grad(y, dy)
+    np.testing.assert_allclose(g.detach().numpy(), softmax_grad(y.detach().numpy(),
+                                                                dy.numpy()), rtol=1e-13)
