@@ -131,6 +131,7 @@ def _call(fn, namespace_impl, arguments, operands, masks, out_name, dtype_name):
     if on_cpu:
         converted = _to_numpy(arguments, operands + tuple(masks))
         if converted is not None:
+            _promote_as(ns, arguments, converted, operands)
             return _cpu_call(fn, ns, converted, out_name)
     for v in arrays + [out]:
         if v is not None and is_foreign(v) and ns.device(v) != device:
@@ -141,6 +142,35 @@ def _call(fn, namespace_impl, arguments, operands, masks, out_name, dtype_name):
                         f"supported: pysoftmax computes on the CPU, and never moves arrays")
     return _namespace_call(namespace_impl, ns, device, arguments, operands + tuple(masks),
                            out_name)
+
+
+def _promote_as(ns, arguments, converted, operands):
+    """Two operands of different dtypes (y and dy, a and b) promote as in the
+    caller's library (PyTorch: float32 with int64 is float32; NumPy would say
+    float64): the NumPy views of the integer ones are cast to that dtype."""
+    present = [name for name in operands if is_foreign(arguments.get(name))]
+    if len(present) != 2:
+        return
+    a, b = (arguments[name] for name in present)
+    target = common_dtype(ns, a, b)
+    for name in present:
+        if converted[name].dtype.kind in "biu" and target.kind == "f":
+            converted[name] = converted[name].astype(target)
+
+
+def common_dtype(ns, a, b):
+    """The dtype of an operation on `a` and `b` by their library's promotion
+    (as a NumPy dtype) where that is a floating dtype; else NumPy's rules
+    (and ours: integers give float64), e.g. where array_api_strict refuses to
+    promote float32 with int64."""
+    da, db = numpy_dtype(a.dtype), numpy_dtype(b.dtype)
+    if da == db:
+        return da
+    try:
+        target = numpy_dtype(ns.xp.result_type(a, b))
+    except Exception:               # no promotion between these kinds in the library
+        target = None
+    return target if target is not None and target.kind == "f" else _promote(da, db)
 
 
 def _to_numpy(arguments, names):
@@ -414,7 +444,7 @@ def namespace_grad(ops, op, y, dy, axis):
     if tuple(y.shape) != tuple(dy.shape):
         raise ValueError(f"y and dy must have the same shape, got {tuple(y.shape)} and "
                          f"{tuple(dy.shape)}")
-    result_dtype = _result_dtype(_promote(numpy_dtype(y.dtype), numpy_dtype(dy.dtype)), None)
+    result_dtype = _result_dtype(common_dtype(ops.ns, y, dy), None)
     axes = _normalize_axes(axis, y.ndim)
     y, dy = _compute_in(ops, y, result_dtype), _compute_in(ops, dy, result_dtype)
     if op == "softmax_grad":
@@ -433,7 +463,7 @@ def namespace_logsumexp(ops, a, axis=None, b=None, keepdims=False, return_sign=F
     slice gives -inf."""
     dt = numpy_dtype(a.dtype)
     if b is not None:
-        dt = _promote(dt, numpy_dtype(b.dtype))
+        dt = common_dtype(ops.ns, a, b)
     if dt.kind == "c":
         raise TypeError(f"logsumexp is defined for real input only, got {dt}")
     result_dtype = _result_dtype(dt, None)

@@ -274,3 +274,14 @@ def test_numpy_input_takes_a_mask_of_another_library(rng):
     assert_same_bits(y, softmax(x, where=keep))
     with pytest.raises(TypeError, match="y is a numpy.ndarray but another argument"):
         softmax_grad(x, xs.asarray(x))
+
+
+def test_strict_promotion_of_two_operands(rng):
+    """array_api_strict does not promote float32 with int64: NumPy's rule
+    (float64), on its CPU device and on another."""
+    y0 = rng.random((2, 3)).astype(np.float32)
+    dy0 = np.arange(6).reshape(2, 3)
+    for device in (xs.Device("CPU_DEVICE"), DEVICE1):
+        g = softmax_grad(xs.asarray(y0, device=device), xs.asarray(dy0, device=device))
+        assert g.dtype == xs.float64 and g.device == device
+        np.testing.assert_allclose(_np(g), softmax_grad(y0, dy0), rtol=1e-6)

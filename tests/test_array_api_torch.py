@@ -172,3 +172,17 @@ def test_torch_subclasses_are_torch(rng):
     g = softmax_grad(y, dy)
     np.testing.assert_allclose(g.detach().numpy(), softmax_grad(y.detach().numpy(),
                                                                 dy.numpy()), rtol=1e-13)
+
+
+@pytest.mark.parametrize("f", GRADS)
+def test_torch_promotion_of_two_operands(f, rng):
+    """y and dy of different dtypes promote as torch does (float32 with int64
+    is float32; NumPy would give float64), on the CPU and on another device."""
+    y = torch.from_numpy(rng.random((3, 4)).astype(np.float32))
+    dy = torch.arange(12).reshape(3, 4)
+    assert (y + dy).dtype == torch.float32
+    g = f(y, dy)
+    assert g.dtype == torch.float32
+    assert_same_bits(g.numpy(), f(y.numpy(), dy.numpy().astype(np.float32)))
+    assert f(y.to("meta"), dy.to("meta")).dtype == torch.float32
+    assert f(y.double(), dy).dtype == torch.float64
