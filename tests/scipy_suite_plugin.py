@@ -7,8 +7,10 @@ this directory on PYTHONPATH).  It
 
 - replaces ``softmax``, ``log_softmax`` and ``logsumexp`` in that test
   module's namespace by wrappers of pysoftmax's that keep SciPy's signature
-  and default ``axis=None``, and checks before every test that they are still
-  the ones it runs (a test that ran SciPy's own would prove nothing);
+  and default ``axis=None`` and carry SciPy's lazy-backend tags (so JAX runs
+  them under jax.jit, Dask checks they compute nothing), and checks before
+  every test that they are still the ones it runs (a test that ran SciPy's
+  own would prove nothing);
 - keeps only the classes TestSoftmax, TestLogSoftmax and TestLogSumExp, and
   deselects what the environment variable PYSOFTMAX_SCIPY_DESELECT lists
   (JSON: [test class or function name or "*", regular expression searched in
@@ -98,6 +100,12 @@ _rule_hits = {}
 def pytest_collection_modifyitems(config, items):
     module = sys.modules[TEST_MODULE]
     for name, fn in REPLACED.items():
+        # SciPy's tags (xpx.testing.lazy_xp_function): its fixtures then run
+        # ours as they run its own, under jax.jit, and on Dask checking that
+        # nothing is computed
+        tags = getattr(getattr(module, name), "_lazy_xp_function", None)
+        if tags is not None:
+            fn._lazy_xp_function = tags
         setattr(module, name, fn)
     rules = json.loads(os.environ.get("PYSOFTMAX_SCIPY_DESELECT", "[]"))
     for test, pattern, _ in rules:
