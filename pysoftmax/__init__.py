@@ -26,7 +26,7 @@ def _check_built():
 
 
 _check_built()
-from . import (
+from . import (  # type: ignore[attr-defined]  # _openmp: compiled, no stub
     _openmp,  # noqa: F401  (compiled: absent from the source tree)
     dispatch,
 )

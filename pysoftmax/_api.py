@@ -7,19 +7,47 @@ float64 array, the last axis, no other argument but a plain `out`) first
 tries the fast path (_fast), which runs the same decision and kernel with
 none of those steps.
 
-Imports: _plan, _context, _select, _execute, _fast.
+Arrays of other libraries (PyTorch, the array API) take the general path
+through _interop, which views them as NumPy arrays or computes them with
+their own namespace, and returns the caller's array type.
+
+Imports: _plan, _context, _select, _execute, _fast, _interop.
 """
+from __future__ import annotations
+
+from typing import Any, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
 from ._fast import common_call
+from ._interop import accepts_arrays, namespace_forward, namespace_grad
 from ._plan import check_out, plan_forward, plan_grad
 from ._select import select
+from ._typing import ArrayT, Axis, FloatArray, RealScalar
 
 
-def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
-            strategy=None):
+# NumPy arrays and array-likes give NumPy arrays; an array of another library
+# (DLPack, the array API) gives its own type.
+@overload
+def softmax(x: npt.NDArray[Any], axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> FloatArray: ...
+@overload
+def softmax(x: ArrayT, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> ArrayT: ...
+@overload
+def softmax(x: npt.ArrayLike, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+            where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+            strategy: str | None = ...) -> FloatArray: ...
+
+
+def softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
+            where: Any = None, scale: RealScalar | None = None, approx: bool = False,
+            strategy: str | None = None) -> Any:
     r"""Softmax of `x` along `axis`.
 
     .. math:: \sigma(x)_i = \frac{e^{s x_i - m}}{\sum_j e^{s x_j - m}},
@@ -33,7 +61,9 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
     x : array_like
         Input. float32 and float64 are computed natively, float16 and
         bfloat16 (``ml_dtypes``) in float32 with the result in the input
-        dtype, bool and integers in float64 (as SciPy).
+        dtype, bool and integers in float64 (as SciPy).  An array of another
+        library (a PyTorch tensor, an array-API array) gives a result of its
+        own type and device (docs/contract.md, "Arrays of other libraries").
     axis : int, tuple of ints or None, optional
         Axis or axes over which each softmax is taken (jointly for a tuple;
         all elements for None). Default -1.
@@ -64,7 +94,7 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
 
     Returns
     -------
-    ndarray or scalar
+    ndarray or scalar (or the type of `x`)
         Same shape as `x`; each slice along `axis` is non-negative and sums
         to 1 (or is all 0 where `where` selects nothing).  A NumPy scalar for
         0-d input, unless `out` is given.
@@ -95,8 +125,25 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=
     return y
 
 
-def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, approx=False,
-                strategy=None):
+# NumPy arrays and array-likes give NumPy arrays; an array of another library
+# (DLPack, the array API) gives its own type.
+@overload
+def log_softmax(x: npt.NDArray[Any], axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> FloatArray: ...
+@overload
+def log_softmax(x: ArrayT, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> ArrayT: ...
+@overload
+def log_softmax(x: npt.ArrayLike, axis: Axis = ..., *, out: Any = ..., dtype: Any = ...,
+                where: Any = ..., scale: RealScalar | None = ..., approx: bool = ...,
+                strategy: str | None = ...) -> FloatArray: ...
+
+
+def log_softmax(x: Any, axis: Axis = -1, *, out: Any = None, dtype: Any = None,
+                where: Any = None, scale: RealScalar | None = None, approx: bool = False,
+                strategy: str | None = None) -> Any:
     r"""Logarithm of the softmax of `x` along `axis`, computed directly.
 
     .. math:: \log\sigma(x)_i = (s x_i - m) - \log \sum_j e^{s x_j - m},
@@ -144,7 +191,18 @@ def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None, scale=None, app
     return y
 
 
-def softmax_grad(y, dy, axis=-1, *, out=None):
+@overload
+def softmax_grad(y: npt.NDArray[Any], dy: npt.ArrayLike, axis: Axis = ..., *,
+                 out: Any = ...) -> FloatArray: ...
+@overload
+def softmax_grad(y: ArrayT, dy: Any, axis: Axis = ..., *,
+                 out: Any = ...) -> ArrayT: ...
+@overload
+def softmax_grad(y: npt.ArrayLike, dy: npt.ArrayLike, axis: Axis = ..., *,
+                 out: Any = ...) -> FloatArray: ...
+
+
+def softmax_grad(y: Any, dy: Any, axis: Axis = -1, *, out: Any = None) -> Any:
     r"""Backward pass of `softmax`: the gradient with respect to its input.
 
     .. math:: \frac{\partial L}{\partial x_i} = y_i \Big(dy_i - \sum_j dy_j\, y_j\Big)
@@ -177,7 +235,18 @@ def softmax_grad(y, dy, axis=-1, *, out=None):
     return _backward("softmax_grad", y, dy, axis, out)
 
 
-def log_softmax_grad(y, dy, axis=-1, *, out=None):
+@overload
+def log_softmax_grad(y: npt.NDArray[Any], dy: npt.ArrayLike, axis: Axis = ..., *,
+                     out: Any = ...) -> FloatArray: ...
+@overload
+def log_softmax_grad(y: ArrayT, dy: Any, axis: Axis = ..., *,
+                     out: Any = ...) -> ArrayT: ...
+@overload
+def log_softmax_grad(y: npt.ArrayLike, dy: npt.ArrayLike, axis: Axis = ..., *,
+                     out: Any = ...) -> FloatArray: ...
+
+
+def log_softmax_grad(y: Any, dy: Any, axis: Axis = -1, *, out: Any = None) -> Any:
     r"""Backward pass of `log_softmax`: the gradient with respect to its input.
 
     .. math:: \frac{\partial L}{\partial x_i} = dy_i - e^{y_i} \sum_j dy_j
@@ -205,11 +274,13 @@ def log_softmax_grad(y, dy, axis=-1, *, out=None):
     return _backward("log_softmax_grad", y, dy, axis, out)
 
 
+@accepts_arrays(namespace_forward, ("x",), ("where",))
 def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
     """softmax or log_softmax (`op`)."""
     return _run(plan_forward(op, x, axis, dtype, where, scale, approx), out, strategy)
 
 
+@accepts_arrays(namespace_grad, ("y", "dy"), dtype=None)
 def _backward(op, y, dy, axis, out):
     """softmax_grad or log_softmax_grad (`op`)."""
     return _run(plan_grad(op, y, dy, axis), out, None)

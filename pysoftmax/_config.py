@@ -7,16 +7,20 @@ strategies and the dispatch table in force (_select), the result pool
 
 Imports: _version, _openmp, _pool, strategies, _context, _select.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy
 
 from . import _openmp, _pool
 from ._context import effective_threads, requested_strategy
 from ._select import active
 from ._version import __version__
-from .strategies import library_versions, status, vectorized
+from .strategies import Status, library_versions, status, vectorized
 
 
-def available_strategies():
+def available_strategies() -> dict[str, Status]:
     """Which strategies can run here, and why not.
 
     Returns
@@ -33,7 +37,7 @@ def available_strategies():
     return status()
 
 
-def get_config():
+def get_config() -> dict[str, Any]:
     """The configuration in force for this thread, and library facts.
 
     Returns
@@ -62,7 +66,7 @@ def get_config():
     }
 
 
-def set_result_pool(max_bytes):
+def set_result_pool(max_bytes: int) -> int:
     """Keep up to `max_bytes` of freed large results for reuse; 0 turns the
     pool off.  Returns the previous limit.
 

@@ -8,9 +8,12 @@ is assembled higher up, in _config.py.)
 
 Imports: _openmp, strategies.
 """
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import operator
+from collections.abc import Iterator
 
 from . import _openmp
 from .strategies import STRATEGIES
@@ -34,7 +37,7 @@ def _check_strategy(name):
     return name
 
 
-def requested_strategy(name):
+def requested_strategy(name: str | None) -> str | None:
     """The strategy a call should use: its own argument (checked), else the
     context's; None for automatic."""
     if name is None:
@@ -42,7 +45,7 @@ def requested_strategy(name):
     return _check_strategy(name)
 
 
-def set_strategy(name):
+def set_strategy(name: str | None) -> None:
     """Use strategy `name` for softmax calls of this thread from now on.
 
     Parameters
@@ -63,7 +66,7 @@ def set_strategy(name):
 
 
 @contextlib.contextmanager
-def strategy(name):
+def strategy(name: str | None) -> Iterator[None]:
     """Context manager: use strategy `name` inside the ``with`` block.
 
     Examples
@@ -89,7 +92,7 @@ def _check_threads(n):
     return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Use `n` OpenMP threads in our kernels from now on (None: the default).
 
     The default is what OpenMP would use (``OMP_NUM_THREADS`` if set, else
@@ -107,7 +110,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def num_threads(n):
+def num_threads(n: int | None) -> Iterator[None]:
     """Context manager: use `n` threads inside the ``with`` block (one thread
     in a forked child whatever `n`, see `set_num_threads`).
 
@@ -125,7 +128,7 @@ def num_threads(n):
         _threads.reset(token)
 
 
-def effective_threads():
+def effective_threads() -> int:
     """The thread count a call made now will use: 1 in a forked child, else
     the one set for this context, else the default (`set_num_threads`)."""
     n = _threads.get()

@@ -3,14 +3,18 @@
 It takes the arguments of the call it explains and goes the call's way
 (plan, then select), so it names the strategy that call runs.
 
-Imports: strategies, _plan, _context, _table, _select.
+Imports: _typing, strategies, _plan, _context, _table, _select.
 """
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import Any
 
 from ._context import effective_threads, requested_strategy
 from ._plan import plan_forward
 from ._select import active, select
 from ._table import KEY_FIELDS
+from ._typing import Axis, RealScalar
 from .strategies import STRATEGIES
 
 
@@ -35,8 +39,9 @@ class Explanation(namedtuple("Explanation", "strategy threads source problem row
         return "\n".join(lines)
 
 
-def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, approx=False,
-            strategy=None):
+def explain(x: Any, axis: Axis = -1, *, op: str = "softmax", dtype: Any = None,
+            where: Any = None, scale: RealScalar | None = None, approx: bool = False,
+            strategy: str | None = None) -> Explanation:
     """The strategy and thread count a call would use, and the table row that chose them.
 
     ``explain(x, axis, op="log_softmax", where=w)`` explains

@@ -9,15 +9,18 @@ The thread count: one, or all the call may use (a row's 'all', and where no
 row decides) but at most one per MIN_ELEMENTS_PER_THREAD elements
 (`threads_to_use`).  dispatch.py describes the table.
 
-Imports: strategies, _table.
+Imports: _typing, strategies, _table.
 """
+from __future__ import annotations
+
 import os
 import threading
 import warnings
 from collections import namedtuple
 
 from . import _table
-from .strategies import STRATEGIES
+from ._typing import PathLike
+from .strategies import STRATEGIES, Problem
 
 FALLBACK = ("vectorized", "onednn", "mkl", "reference")
 MIN_ELEMENTS_PER_THREAD = 1 << 14     # each thread of a call gets at least this many elements
@@ -32,7 +35,7 @@ _active = None
 _lock = threading.Lock()
 
 
-def load(path=None):
+def load(path: PathLike | None = None) -> _table.Table:
     """Load and activate the table in force; returns it.
 
     `path`, else PYSOFTMAX_TABLE, else the user table if there is one, else
@@ -63,7 +66,7 @@ def load(path=None):
     return table
 
 
-def active():
+def active() -> _table.Table:
     """The table in force (loaded on first use)."""
     return _active if _active is not None else load()
 
@@ -75,7 +78,7 @@ the problem (None if the table has no rows for the thread count, or does not
 apply on this CPU)."""
 
 
-def threads_to_use(use, problem, threads):
+def threads_to_use(use: str, problem: Problem, threads: int) -> int:
     """The thread count for `problem` when the call may use `threads`: 1 for
     use 'one'; for 'all' (a row's, or where no row decides) `threads`, but at
     most one per MIN_ELEMENTS_PER_THREAD elements (so one below PARALLEL_MIN_SIZE).
@@ -96,13 +99,13 @@ def threads_to_use(use, problem, threads):
 # (problem, requested, threads) -> Choice; emptied by load().  _fast keeps the
 # common call's decisions here too, under 5-tuples of ints, so that they are
 # forgotten with these: emptied in place, never rebound.
-_choices = {}
+_choices: dict = {}
 _CHOICES_MAX = 4096
 # and in a forked child, where the threads and strategies usable differ
 os.register_at_fork(after_in_child=_choices.clear)
 
 
-def select(problem, requested, threads):
+def select(problem: Problem, requested: str | None, threads: int) -> Choice:
     """The Choice for `problem` on `threads` threads (the count the call may
     use): `requested` a strategy name, or None (auto).  ValueError if the
     requested strategy declines the problem.

@@ -9,8 +9,10 @@ writes tables, knows where the user's table lives, which CPU a table was
 made on and whether that is this one (cpu_fingerprint, cpu_mismatch); which
 table is in force, and what it selects, is _select.py's.
 
-Imports: _version, strategies.
+Imports: _typing, _version, strategies.
 """
+from __future__ import annotations
+
 import bisect
 import errno
 import functools
@@ -23,9 +25,12 @@ import platform
 import re
 import tempfile
 from collections import namedtuple
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from ._typing import PathLike
 from ._version import __version__
 from .strategies import STRATEGIES
 from .strategies import library_versions as _strategy_library_versions
@@ -228,7 +233,7 @@ _CPUINFO = {"vendor_id": "vendor", "CPU implementer": "vendor", "cpu family": "f
             "model name": "model_name", "flags": "flags", "Features": "flags"}
 
 
-def cpu_fingerprint():
+def cpu_fingerprint() -> dict[str, Any]:
     """This CPU: the instruction set architecture (`machine`), `vendor`,
     `family` and `model` numbers, `model_name`, and which of ISA_FLAGS it
     has.  From /proc/cpuinfo on Linux (on Arm: implementer, architecture and
@@ -285,7 +290,8 @@ def _number(text):
         return None
 
 
-def cpu_mismatch(recorded, here=None):
+def cpu_mismatch(recorded: Mapping[str, Any], here: Mapping[str, Any] | None = None
+                 ) -> str | None:
     """Why a table measured on CPU `recorded` does not apply on `here` (default:
     this CPU), or None when it does: CPU_MATCH_FIELDS must be equal, and the
     model name where the family is unknown.
@@ -311,13 +317,13 @@ def cpu_mismatch(recorded, here=None):
     return None if not differ else f"made on another CPU ({'; '.join(differ)})"
 
 
-def library_versions():
+def library_versions() -> dict[str, str]:
     """What a table records it was measured with: the versions of pysoftmax
     and of the libraries the strategies loaded."""
     return {"pysoftmax": __version__, **_strategy_library_versions()}
 
 
-def user_table_path():
+def user_table_path() -> pathlib.Path:
     """Where `save()` writes and `load()` looks: PYSOFTMAX_TABLE, else the
     user's config directory."""
     if os.environ.get("PYSOFTMAX_TABLE"):
@@ -326,7 +332,7 @@ def user_table_path():
     return pathlib.Path(base) / "pysoftmax" / "dispatch.json"
 
 
-def builtin():
+def builtin() -> Table:
     """The table that ships with pysoftmax (`foreign` unless measured on a CPU like this one)."""
     text = importlib.resources.files("pysoftmax").joinpath("dispatch_table.json").read_text()
     table = Table.from_json(json.loads(text), "built-in")
@@ -334,7 +340,7 @@ def builtin():
     return table
 
 
-def read(path):
+def read(path: PathLike) -> Table:
     """The table in file `path` (OSError, ValueError if it cannot be used here)."""
     path = pathlib.Path(path)
     text = path.read_text()
@@ -351,7 +357,7 @@ def read(path):
     return table
 
 
-def save(table, path=None):
+def save(table: Table, path: PathLike | None = None) -> pathlib.Path:
     """Write `table` as JSON to `path` (default: user_table_path()); returns the path.
 
     Written to a temporary file beside `path`, then renamed over it; on
@@ -373,7 +379,7 @@ def save(table, path=None):
     return path
 
 
-def check_writable(path=None):
+def check_writable(path: PathLike | None = None) -> None:
     """Raise OSError (naming what is in the way) unless `save()` can write a
     table at `path` (default: user_table_path()).
 

@@ -7,11 +7,15 @@ whether the problem wants one thread or all of them ('one' if one thread won,
 
 Imports: _context, _plan, _execute, _table, _select, _timing, strategies.
 """
+from __future__ import annotations
+
 import os
 import statistics
 import sys
 import time
 from collections import namedtuple
+from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
@@ -55,8 +59,10 @@ def _sample(kind, n, rows):
     return (rows // inner, n, inner), 1
 
 
-def tune(budget=TUNE_BUDGET, ops=("softmax", "log_softmax"), dtypes=("float32", "float64"),
-         kinds=("last", "inner"), threads=None, margin=0.10, base=None, progress=sys.stderr):
+def tune(budget: float = TUNE_BUDGET, ops: Sequence[str] = ("softmax", "log_softmax"),
+         dtypes: Sequence[str] = ("float32", "float64"), kinds: Sequence[str] = ("last", "inner"),
+         threads: int | None = None, margin: float = 0.10, base: Table | None = None,
+         progress: TextIO | None = sys.stderr) -> Table:
     """Measure the strategies on this machine and return a new Table.
 
     For every cell (op, dtype, kind, n band, rows band, thread count) one

@@ -222,6 +222,29 @@ def spy_on_runs(monkeypatch):
     return ran
 
 
+@pytest.fixture
+def kernel_inputs(monkeypatch):
+    """A list that gets the operands (plan.arrays) our strategies are handed
+    by each call of the general path from now on (the calls still compute)."""
+    from pysoftmax import _api
+    seen = []
+    execute = _api.execute
+
+    def spy(plan, choice, out):
+        seen.append(plan.arrays)
+        return execute(plan, choice, out)
+
+    monkeypatch.setattr(_api, "execute", spy)
+    return seen
+
+
+def assert_same_bits(a, b):
+    """a and b (array-likes) have the same dtype, shape and bytes."""
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (a, b)
+
+
 def run_in_threads(worker, count):
     """worker(i) for i < count, each on a thread of its own; returns when all
     have finished (the worker collects its own errors)."""

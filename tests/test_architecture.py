@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 # The layering, lowest first: each module imports only modules before it.
 LAYERS = [
     "pysoftmax._version",               # __version__
+    "pysoftmax._typing",                # type aliases of the public API
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
     "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
@@ -39,6 +40,7 @@ LAYERS = [
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
+    "pysoftmax._interop",               # array-API / DLPack arrays: viewed, or their namespace
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies

@@ -39,13 +39,16 @@ computing exactly meets it too.
 
 Imports: _problem and the strategy modules.
 """
-from collections import namedtuple
+from typing import NamedTuple
 
 from .._problem import Problem
 from . import mkl, onednn, reference, vectorized
 
-Status = namedtuple("Status", "available reason")
-Status.__doc__ = """Whether a strategy can run here, and if not, why."""
+
+class Status(NamedTuple):
+    """Whether a strategy can run here, and if not, why."""
+    available: bool
+    reason: str | None
 
 __all__ = ["Problem", "STRATEGIES", "Status", "status", "library_versions"]
 
