@@ -46,6 +46,12 @@ def info(args):
     print(f"dispatch:   {table.source} table, {len(table.rules)} rows, measured on "
           f"{_cpu(table.cpu)}; rows per strategy@threads: "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    status = available_strategies()
+    missing = sorted({row.strategy for row in table.rules.values()
+                      if not status[row.strategy].available})
+    if missing:
+        print(f"            rows of {', '.join(missing)} (unavailable here) take the fallback "
+              f"({', '.join(dispatch.FALLBACK)})")
     if table.foreign is not None:
         print(f"            {table.foreign}: its rows are not used here, every call takes "
               f"the fallback ({', '.join(dispatch.FALLBACK)}); `pysoftmax tune` makes a table "

@@ -3,7 +3,7 @@
 It takes the arguments of the call it explains and goes the call's way
 (plan, then select), so it names the strategy that call runs.
 
-Imports: _typing, _plan, _context, _table, _select.
+Imports: _typing, strategies, _plan, _context, _table, _select.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ._plan import plan_forward
 from ._select import active, select
 from ._table import KEY_FIELDS
 from ._typing import Axis, RealScalar
+from .strategies import STRATEGIES
 
 
 class Explanation(namedtuple("Explanation", "strategy threads source problem row table note",
@@ -62,7 +63,8 @@ def explain(x: Any, axis: Axis = -1, *, op: str = "softmax", dtype: Any = None,
         ``strategy`` (name), ``threads``, ``source`` ('explicit', 'table' or
         'fallback'), ``problem`` (the canonical problem), ``row`` (the table
         row as a dict, or None), ``table`` (where the table came from) and
-        ``note`` (why the table's rows are not used on this CPU, or None).
+        ``note`` (why the table's rows, or this problem's row, are not used
+        here, e.g. its strategy was not built; or None).
 
     Examples
     --------
@@ -87,5 +89,8 @@ def explain(x: Any, axis: Axis = -1, *, op: str = "softmax", dtype: Any = None,
         row = dict(zip(KEY_FIELDS, choice.key), strategy=r.strategy, use_threads=r.use_threads)
         row["n_band"] = table.band("n", choice.key.n_band)
         row["rows_band"] = table.band("rows", choice.key.rows_band)
+        unavailable = STRATEGIES[r.strategy].unavailable_reason()
+        if choice.source == "fallback" and unavailable is not None:
+            note = f"its row's strategy {r.strategy!r} is unavailable here: {unavailable}"
     return Explanation(choice.strategy.NAME, choice.threads, choice.source, problem, row,
                        table.source, note)

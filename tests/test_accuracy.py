@@ -2,7 +2,7 @@
 dtypes, value scales and memory layouts (hypothesis)."""
 import numpy as np
 import pytest
-from conftest import LAYOUTS, assert_accurate, refuses, run, with_layout
+from conftest import LAYOUTS, assert_accurate, refuses, require_strategy, run, with_layout
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -158,6 +158,7 @@ def test_onednn_declines_rows_longer_than_its_float_sum_keeps_within_the_bound()
     terms are lost next to the max (issue 12).  At its limit it is within the
     bound on the worst case, with the 0 in any lane; one element more and it
     declines clearly."""
+    require_strategy("onednn")
     from pysoftmax.strategies import onednn
     limit = onednn.max_row_length()
     assert limit >= 4 * onednn.TERMS_PER_LANE

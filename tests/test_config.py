@@ -3,7 +3,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import run_in_threads
+from conftest import expected_strategies, require_strategy, run_in_threads
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import pysoftmax
@@ -19,11 +19,31 @@ def test_defaults():
 
 
 def test_available_strategies():
+    """Those this run expects are available (PYSOFTMAX_EXPECT_STRATEGIES=all in
+    CI's default build); any other says why not."""
     status = pysoftmax.available_strategies()
     assert set(status) == set(STRATEGIES)
+    for name in expected_strategies():
+        assert status[name].available, f"{name}: {status[name].reason}"
     for name, s in status.items():
-        assert s.available, f"{name}: {s.reason}"
-        assert s.reason is None
+        assert (s.reason is None) == s.available, (name, s)
+        if not s.available:
+            assert isinstance(s.reason, str) and s.reason, (name, s)
+
+
+def test_strategies_left_out_of_the_build_say_why():
+    """A vendor strategy the build left out (-Dmkl=disabled, no wheel for this
+    platform) is unavailable with meson's reason, and refused by name."""
+    from pysoftmax.strategies._build_info import NOT_BUILT
+    assert set(NOT_BUILT) <= {"mkl", "onednn"}
+    status = pysoftmax.available_strategies()
+    for name, why in NOT_BUILT.items():
+        assert status[name].reason == f"not built: {why}"
+        with pytest.raises(ValueError, match=f"strategy '{name}' is not available: not built"):
+            pysoftmax.set_strategy(name)
+    if not NOT_BUILT:
+        pytest.skip("this build has every strategy (the subprocess test below simulates one "
+                    "left out)")
 
 
 def test_context_manager_nests_and_restores():
@@ -115,7 +135,7 @@ def test_threadpoolctl_sees_and_limits_our_openmp():
 def test_each_thread_uses_its_own_strategy(monkeypatch):
     """8 threads, each in a different strategy(...) context, interleaved: each
     call runs the strategy of its own thread and gets correct results."""
-    names = sorted(STRATEGIES)
+    names = sorted(name for name, s in pysoftmax.available_strategies().items() if s.available)
     used = {}                       # thread ident -> set of strategy names run
     lock = threading.Lock()
     for name, module in STRATEGIES.items():
@@ -163,32 +183,50 @@ def test_new_threads_start_with_defaults():
     assert seen == ["auto"]
 
 
-def test_versions_of_vendor_libraries():
+@pytest.mark.parametrize("strategy", ["mkl", "onednn"])
+def test_versions_of_vendor_libraries(strategy):
+    require_strategy(strategy)
     versions = pysoftmax.get_config()["versions"]
-    assert versions["mkl"].startswith("20")
-    assert versions["mkl_cpu_path"]                # the code path MKL chose for this CPU
-    assert "VML_HA" in versions["mkl_vml_mode"]
-    assert versions["onednn"].startswith("3.")
+    if strategy == "mkl":
+        assert versions["mkl"].startswith("20")
+        assert versions["mkl_cpu_path"]                # the code path MKL chose for this CPU
+        assert "VML_HA" in versions["mkl_vml_mode"]
+    else:
+        assert versions["onednn"].startswith("3.")
 
 
+@pytest.mark.parametrize("built", [True, False], ids=["cannot-load", "not-built"])
 @pytest.mark.parametrize("module, strategy, library", [("_mkl", "mkl", "MKL"),
                                                        ("_onednn", "onednn", "oneDNN")])
-def test_a_library_that_cannot_load_is_reported_and_the_rest_works(module, strategy, library):
-    """Simulated in a fresh interpreter by making the compiled module unimportable."""
+def test_a_library_that_cannot_load_is_reported_and_the_rest_works(module, strategy, library,
+                                                                   built):
+    """Simulated in a fresh interpreter by making the compiled module unimportable:
+    built, the library does not load; not built, meson's reason (_build_info)
+    is given, by available_strategies, set_strategy, explain and `pysoftmax info`."""
+    expected = f"cannot load {library}" if built else "not built: (test) no wheel here"
     code = f"""
-import sys
+import importlib, sys
 sys.modules["pysoftmax.strategies.{module}"] = None      # import now raises ImportError
 import numpy as np, pysoftmax
+from pysoftmax import __main__, dispatch
+from pysoftmax.strategies import _build_info, {strategy}
+_build_info.NOT_BUILT.clear()
+if not {built}:
+    _build_info.NOT_BUILT["{strategy}"] = "(test) no wheel here"
+importlib.reload({strategy})                             # the reason with this NOT_BUILT
 status = pysoftmax.available_strategies()
 assert not status["{strategy}"].available
-assert "cannot load {library}" in status["{strategy}"].reason, status["{strategy}"].reason
-assert all(s.available for name, s in status.items() if name != "{strategy}")
-try:
-    pysoftmax.set_strategy("{strategy}")
-except ValueError as exc:
-    assert "not available" in str(exc)
-else:
-    raise AssertionError("set_strategy accepted an unavailable strategy")
+assert status["{strategy}"].reason.startswith("{expected}"), status["{strategy}"].reason
+for call in (lambda: pysoftmax.set_strategy("{strategy}"),
+             lambda: dispatch.explain(np.zeros(2), strategy="{strategy}"),
+             lambda: pysoftmax.softmax(np.zeros(2), strategy="{strategy}")):
+    try:
+        call()
+    except ValueError as exc:
+        assert "'{strategy}' is not available: {expected}" in str(exc), exc
+    else:
+        raise AssertionError("an unavailable strategy was accepted")
+__main__.main(["info"])
 print(pysoftmax.softmax(np.zeros(2, np.float32)))
 """
     import subprocess
@@ -198,9 +236,14 @@ print(pysoftmax.softmax(np.zeros(2, np.float32)))
                             cwd=tempfile.gettempdir(), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "[0.5 0.5]" in result.stdout
+    assert f"  {strategy:<12} unavailable: {expected}" in result.stdout, result.stdout
+    from pysoftmax import dispatch
+    if any(row.strategy == strategy for row in dispatch.builtin().rules.values()):
+        assert f"rows of {strategy} (unavailable here) take the fallback" in result.stdout
 
 
 def test_onednn_primitive_cache_is_reused_and_bounded():
+    require_strategy("onednn")
     from pysoftmax.strategies import Problem, onednn
     onednn._cache.clear()
     f32 = np.dtype(np.float32)

@@ -3,6 +3,7 @@ explain, tuning, that auto follows the table, thread counts that scale with
 the machine, and tables that apply only on the CPU they were measured on."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -10,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import require_strategy
 
 import pysoftmax
 from pysoftmax import _fast, _table, dispatch
@@ -222,6 +224,7 @@ def test_auto_follows_the_table(tmp_path):
 
 
 def test_rows_whose_strategy_declines_fall_back(tmp_path):
+    require_strategy("onednn")
     table = dispatch.builtin()
     table.cpu = dispatch.cpu_fingerprint()
     for key in table.rules:
@@ -247,12 +250,14 @@ def test_explain(tmp_path):
     assert e.problem.kind == "inner" and e.problem.shape == (4, 21, 300)
     assert e.row["n_band"] == "n <= 256"
     assert e.strategy in STRATEGIES
-    assert dispatch.explain(x, axis=1, strategy="mkl").source == "explicit"
     with pysoftmax.strategy("reference"):
         assert dispatch.explain(x).strategy == "reference"
     assert dispatch.explain(np.zeros((0, 3))).problem is None
     with pytest.raises(ValueError, match="op must be"):
         dispatch.explain(x, op="logsumexp")
+    require_strategy("mkl")
+    assert dispatch.explain(x, axis=1, strategy="mkl").source == "explicit"
+    require_strategy("onednn")
     with pytest.raises(ValueError, match="cannot compute"):
         dispatch.explain(x, axis=1, strategy="onednn")
 
@@ -301,9 +306,11 @@ def _table_of_only(tmp_path, strategy):
 def test_explain_never_names_a_strategy_that_declines_the_call(tmp_path, everything_to):
     """explain takes the call's where=, scale=, approx=: mkl and oneDNN have
     none of them, so they are never named for such a call, even by a table
-    that sends every call to them (issue 15)."""
+    that sends every call to them (issue 15); unavailable, refused as such."""
     if everything_to is not None:
+        require_strategy(everything_to)
         _table_of_only(tmp_path, everything_to)
+    status = pysoftmax.available_strategies()
     x = np.zeros((8, 100), np.float32)
     if everything_to is not None:
         assert dispatch.explain(x).strategy == everything_to      # the plain call
@@ -316,8 +323,29 @@ def test_explain_never_names_a_strategy_that_declines_the_call(tmp_path, everyth
             assert e.problem.scaled == ("scale" in kwargs)
             assert e.problem.approx == ("approx" in kwargs)
             for name in ("mkl", "onednn"):           # refused by name, as the call is
-                with pytest.raises(ValueError, match="cannot compute this call"):
+                refusal = "cannot compute this call" if status[name].available else \
+                    f"'{name}' is not available: {status[name].reason}"
+                with pytest.raises(ValueError, match=re.escape(refusal)):
                     dispatch.explain(x, op=op, strategy=name, **kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["mkl", "onednn"])
+def test_rows_of_an_unavailable_strategy_fall_back_and_explain_says_why(
+        monkeypatch, tmp_path, strategy):
+    """A table measured where MKL and oneDNN were built, used by a build
+    without them (-Dmkl=disabled, ARM): their rows take the fallback, and
+    explain notes why (simulated where the strategy is available)."""
+    module = STRATEGIES[strategy]
+    if module.unavailable_reason() is None:
+        monkeypatch.setattr(module, "_import_error", "not built: (test) no wheel here")
+    reason = module.unavailable_reason()
+    _table_of_only(tmp_path, strategy)
+    x = np.random.default_rng(0).standard_normal((8, 100)).astype(np.float32)
+    e = dispatch.explain(x)
+    assert (e.strategy, e.source, e.row["strategy"]) == ("vectorized", "fallback", strategy), e
+    assert e.note == f"its row's strategy {strategy!r} is unavailable here: {reason}"
+    assert reason in str(e)
+    np.testing.assert_array_equal(pysoftmax.softmax(x), pysoftmax.softmax(x, strategy="vectorized"))
 
 
 def test_explain_checks_the_arguments_as_the_call_does():
@@ -371,7 +399,9 @@ def test_explain_names_the_strategy_and_threads_that_run(monkeypatch, tmp_path, 
     common call that takes the fast path (no run(): _fast calls the kernel),
     vectorized on the thread count that path runs."""
     if everything_to is not None:
+        require_strategy(everything_to)
         _table_of_only(tmp_path, everything_to)
+    status = pysoftmax.available_strategies()
     ran = []
     for name, module in STRATEGIES.items():
         def spy(problem, x, y, n_threads, *args, _name=name, _run=module.run, **kwargs):
@@ -381,6 +411,8 @@ def test_explain_names_the_strategy_and_threads_that_run(monkeypatch, tmp_path, 
     functions = {"softmax": pysoftmax.softmax, "log_softmax": pysoftmax.log_softmax}
     with pysoftmax.num_threads(threads):
         for op, x, axis, kwargs in _calls():
+            if not status[kwargs.get("strategy", "reference")].available:
+                continue                          # refused by name: test_config
             e = dispatch.explain(x, axis, op=op, **kwargs)
             ran.clear()
             functions[op](x, axis, **kwargs)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 
 import pytest
+from packaging.requirements import Requirement  # a dependency of pytest's
 
 import pysoftmax
 from pysoftmax import _bench
@@ -49,6 +50,58 @@ def test_readme_python_example_runs_on_its_own(index, tmp_path, monkeypatch):
         exec(code, {"__name__": "__readme__"})
 
 
+VENDOR_WHEELS = {"mkl", "onednn-cpu-gomp", "mkl-devel", "onednn-devel-cpu-gomp"}
+# platforms as environment markers see them: where the vendor wheels exist, and not
+PLATFORMS = {"linux-x86_64": ({"sys_platform": "linux", "platform_machine": "x86_64"}, True),
+             "linux-aarch64": ({"sys_platform": "linux", "platform_machine": "aarch64"}, False),
+             "macos-arm64": ({"sys_platform": "darwin", "platform_machine": "arm64"}, False),
+             "windows-amd64": ({"sys_platform": "win32", "platform_machine": "AMD64"}, False)}
+
+
+def _wanted(requirements, environment):
+    """The names of the requirements (strings with markers) that apply in
+    `environment` (extra: none)."""
+    wanted = set()
+    for text in requirements:
+        r = Requirement(text)
+        if r.marker is None or r.marker.evaluate(dict(environment, extra="")):
+            wanted.add(r.name.lower())
+    return wanted
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_mkl_and_onednn_are_required_only_where_their_wheels_exist(platform):
+    """The installed metadata (and pyproject.toml's build requirements) ask
+    for the MKL and oneDNN wheels on Linux x86-64 only: an ARM machine
+    installs without them (docs/development.md)."""
+    environment, has_wheels = PLATFORMS[platform]
+    runtime = _wanted(importlib.metadata.requires("pysoftmax"), environment)
+    assert "numpy" in runtime
+    assert (runtime & VENDOR_WHEELS == {"mkl", "onednn-cpu-gomp"}) == has_wheels, runtime
+    assert has_wheels or not runtime & VENDOR_WHEELS, runtime
+    tomllib = pytest.importorskip("tomllib")              # Python 3.11+
+    with open(README.parent / "pyproject.toml", "rb") as f:
+        build = _wanted(tomllib.load(f)["build-system"]["requires"], environment)
+    assert "meson-python" in build
+    assert (build & VENDOR_WHEELS == {"mkl-devel", "onednn-devel-cpu-gomp"}) == has_wheels
+    assert has_wheels or not build & VENDOR_WHEELS, build
+
+
+def test_extras():
+    """pysoftmax[dask] brings Dask; pysoftmax[test] also distributed and
+    array-api-strict, and not PyTorch (optional)."""
+    extras = {}
+    for text in importlib.metadata.requires("pysoftmax"):
+        r = Requirement(text)
+        for extra in importlib.metadata.metadata("pysoftmax").get_all("Provides-Extra"):
+            if r.marker is not None and r.marker.evaluate({"extra": extra}) and \
+                    "extra" in str(r.marker):
+                extras.setdefault(extra, set()).add(r.name.lower())
+    assert extras["dask"] == {"dask"}
+    assert {"dask", "distributed", "array-api-strict", "scipy", "pytest"} <= extras["test"]
+    assert "torch" not in extras["test"]
+
+
 def test_version_matches_metadata():
     assert importlib.metadata.version("pysoftmax") == pysoftmax.__version__
 
@@ -61,8 +114,9 @@ def _cli(*args, env=None):
 def test_cli_info():
     result = _cli("info")
     assert result.returncode == 0, result.stderr
-    for name in pysoftmax.available_strategies():
-        assert re.search(rf"{name}\s+available", result.stdout), result.stdout
+    for name, status in pysoftmax.available_strategies().items():
+        state = "available" if status.available else f"unavailable: {status.reason}"
+        assert f"  {name:<12} {state}\n" in result.stdout, result.stdout
     assert "instruction set" in result.stdout
 
 
@@ -98,10 +152,13 @@ def test_cli_bench():
     for case in _bench.DEFAULT_CASES:
         assert case in result.stdout
     header = result.stdout.splitlines()[2].split()
-    for name in [*pysoftmax.available_strategies(), "auto_out", "numpy", "scipy", "memcpy",
+    status = pysoftmax.available_strategies()
+    available = [name for name, s in status.items() if s.available]   # bench times those
+    for name in [*available, "auto_out", "numpy", "scipy", "memcpy",
                  "auto/peer", "fresh/out", "auto/best"]:
         assert name in header, header
-    assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
+    if status["onednn"].available:
+        assert "onednn: oneDNN 3.2 computes a non-last axis" in result.stdout
 
 
 def test_cli_bench_features():
@@ -124,8 +181,9 @@ def test_cli_bad_arguments_print_usage(args):
 def test_cli_info_shows_the_table():
     result = _cli("info")
     assert "dispatch:   built-in table" in result.stdout
-    assert "MKL:" in result.stdout and "code path" in result.stdout
-    assert "oneDNN:" in result.stdout
+    status = pysoftmax.available_strategies()
+    assert ("MKL:" in result.stdout and "code path" in result.stdout) == status["mkl"].available
+    assert ("oneDNN:" in result.stdout) == status["onednn"].available
 
 
 def test_cli_info_says_when_there_is_no_user_table(tmp_path):

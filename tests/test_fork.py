@@ -68,8 +68,8 @@ def test_forked_child_auto(case):
     op, shape, axis = CASES[case]
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     with pysoftmax.num_threads(2):
-        for name in pysoftmax.available_strategies():
-            if declined(name, getattr(pysoftmax, op), x, axis) is None:
+        for name, status in pysoftmax.available_strategies().items():
+            if status.available and declined(name, getattr(pysoftmax, op), x, axis) is None:
                 getattr(pysoftmax, op)(x, axis=axis, strategy=name)
         getattr(pysoftmax, op)(x, axis=axis)
     y, error, threads = _fork_and_call(op, x, axis, None)

@@ -10,15 +10,27 @@ three levels below the prefix.  The libraries carry versioned names only
 (libmkl_core.so.3, libdnnl.so.3) and are linked by full path, as MKL's own .pc
 file does.
 
+The wheels exist for x86-64 only, and our glue (versioned .so names, MKL's
+.pc file) is for Linux: pyproject.toml asks for them on Linux x86-64 only
+(WHEEL_PLATFORM, its environment markers), so elsewhere the wheel is absent
+and we say so.
+
 Usage: python wheel_deps.py mkl|onednn
 Prints one compiler or linker argument per line (-I... first), or explains on
-stderr what is missing and exits 1.
+stderr what is missing (one line, meson puts it in the strategy's reason) and
+exits 1.
 """
 import importlib.metadata
 import os
 import pathlib
+import platform
 import re
 import sys
+
+# (sys.platform, platform.machine()) where pyproject.toml's markers install the
+# wheels: sys_platform == 'linux' and platform_machine == 'x86_64'
+WHEEL_PLATFORM = ("linux", "x86_64")
+LIBRARY_NAMES = {"mkl-devel": "MKL", "onednn-devel-cpu-gomp": "oneDNN"}
 
 MKL_PC = "mkl-dynamic-lp64-seq.pc"   # LP64 interface, sequential threading layer
 
@@ -28,6 +40,11 @@ def wheel_prefix(dist):
     try:
         site_packages = pathlib.Path(importlib.metadata.distribution(dist).locate_file(""))
     except importlib.metadata.PackageNotFoundError:
+        here = (sys.platform, platform.machine())
+        if here != WHEEL_PLATFORM:
+            sys.exit(f"{LIBRARY_NAMES[dist]} has no wheel for this platform "
+                     f"({here[0]} {here[1]}; the {dist} wheel we build with is for "
+                     f"Linux x86-64 only)")
         sys.exit(f"the '{dist}' wheel is not installed in the build environment "
                  f"(pip install {dist})")
     return site_packages.resolve().parents[2]

@@ -244,19 +244,25 @@ static const struct {
 };
 #define PSM_N_ISAS ((int)(sizeof psm_isas / sizeof psm_isas[0]))
 
+/* Every instruction set's name, in the order of psm_isas on x86-64: a build
+   for another machine (aarch64) has the generic kernels only, and caps a
+   request for the others to them, as a CPU without them would. */
+static const char *const psm_isa_names[] = {"generic", "avx2", "avx512"};
+#define PSM_N_ISA_NAMES ((int)(sizeof psm_isa_names / sizeof psm_isa_names[0]))
+
 const char *psm_init(const char *isa)
 {
     int level = -1;
     if (isa == NULL || strcmp(isa, "auto") == 0) {
         level = PSM_N_ISAS - 1;
     } else {
-        for (int i = 0; i < PSM_N_ISAS; i++)
-            if (strcmp(isa, psm_isas[i].plain->isa) == 0)
+        for (int i = 0; i < PSM_N_ISA_NAMES; i++)
+            if (strcmp(isa, psm_isa_names[i]) == 0)
                 level = i;
         if (level < 0)
             return NULL;
     }
-    while (level > 0 && !psm_supports(level))
+    while (level > 0 && (level >= PSM_N_ISAS || !psm_supports(level)))
         level--;
     psm = psm_isas[level].plain, psm_x = psm_isas[level].exact;
     return psm->isa;

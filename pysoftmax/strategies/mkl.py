@@ -7,7 +7,7 @@ parallel with our OpenMP.  float32 and float64, the plain forward pass:
 it declines where=, scale=, approx=True and the gradients.  The kernels are
 in _mkl.pyx.
 """
-from ._common import float_dtype_reason, plain_forward_reason
+from ._common import float_dtype_reason, load_failure_reason, plain_forward_reason
 
 NAME = "mkl"
 CONTIGUOUS = False   # rows with their own strides are fine
@@ -16,9 +16,9 @@ _MKL_INT_MAX = 2**31 - 1   # LP64 interface: lengths are C ints
 
 try:
     from . import _mkl
-except ImportError as exc:   # built without MKL, or the mkl wheel is missing
+except ImportError as exc:   # not built (_build_info says why), or no mkl wheel
     _mkl = None
-    _import_error = f"cannot load MKL: {exc}"
+    _import_error = load_failure_reason(NAME, "MKL", exc)
 else:
     _import_error = None
 

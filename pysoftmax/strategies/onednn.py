@@ -23,7 +23,7 @@ import threading
 import numpy as np
 
 from .. import _openmp
-from ._common import plain_forward_reason
+from ._common import load_failure_reason, plain_forward_reason
 
 NAME = "onednn"
 CONTIGUOUS = True    # strided rows make oneDNN 3.2 fall back to ref:any (measured)
@@ -41,9 +41,9 @@ TERMS_PER_LANE = 16
 
 try:
     from . import _onednn
-except ImportError as exc:   # built without oneDNN, or the wheel is missing
+except ImportError as exc:   # not built (_build_info says why), or no wheel
     _onednn = None
-    _import_error = f"cannot load oneDNN: {exc}"
+    _import_error = load_failure_reason(NAME, "oneDNN", exc)
 else:
     _import_error = None
 
