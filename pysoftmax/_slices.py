@@ -166,7 +166,7 @@ def combine(parts: Sequence[SliceStats], axis=None):
     >>> x = np.array([3.0, 1.0, -2.0, 3.0])
     >>> whole = slice_stats(x, 0)
     >>> parts = combine([slice_stats(x[:1], 0), slice_stats(x[1:], 0)])
-    >>> [float(v) for v in parts] == [float(v) for v in whole]
+    >>> [v.item() for v in parts] == [v.item() for v in whole]
     True
     """
     parts = [SliceStats(*(np.asarray(v, _F64) for v in p)) for p in parts]
