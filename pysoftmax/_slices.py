@@ -32,13 +32,27 @@ others NaN (whatever m is); a slice with nothing selected by where= has m =
 -inf and ones = others = 0.  Products beyond float64's range (float64 input
 times a large scale) are not supported: their m is +-inf as for an infinite x.
 
-Imports: _plan, strategies (the kernels and the reference formulas).
+The statistics and the outputs are computed by the `vectorized` kernels
+(src/slices_body.h: the rows kernel's max and split-sum passes, no output
+written; and its finishing pass from given statistics), or by the
+`reference` strategy's NumPy for the dtypes those lack (long double, in
+float64).  The slices are brought to the last axis first (a copy for a
+non-last axis: the column kernel has no statistics entry point yet).
+`slice_stats` goes through dispatch (op 'logsumexp': `select`, so
+`pysoftmax.strategy` applies to it); `normalise` takes `reference` when that
+strategy is asked for, else `vectorized`.
+
+Imports: _plan, _context, _select, _execute, strategies.
 """
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ._plan import _as_mask, _as_scale, _normalize_axes, _result_dtype, work_dtype
+from ._context import effective_threads, requested_strategy
+from ._execute import _kernel_array, _kernel_mask, execute
+from ._plan import check_out, plan_forward
+from ._select import Choice, select, threads_to_use
+from .strategies import reference, vectorized
 
 __all__ = ["SliceStats", "slice_stats", "combine", "normalise", "log_sum"]
 
@@ -54,65 +68,47 @@ class SliceStats(NamedTuple):
     others: np.ndarray
 
 
-def _prepare(x, axis, where, scale):
-    """(x in its compute dtype, sorted axes, the mask broadcast or None, scale
-    as a float of the compute dtype or None)."""
-    x = np.asarray(x)
-    if x.dtype.kind == "c":
-        raise TypeError(f"complex input (dtype {x.dtype}) is not supported")
-    compute = work_dtype(_result_dtype(x.dtype, None))
-    if compute.itemsize > 8:             # long double: float64 statistics
-        compute = _F64
-    xc = x.astype(compute, copy=False)
-    axes = _normalize_axes(axis, x.ndim)
-    keep = None if where is None else _as_mask(where, x.shape)
-    s = None if scale is None else _as_scale(scale, compute)
-    return xc, axes, keep, s
+def canonical_stats(plan):
+    """The statistics (4, rows) of a 'logsumexp' plan (plan_forward) with a
+    problem: through dispatch, as a call of that op."""
+    problem, perm = plan.problem, plan.perm
+    choice = select(problem, requested_strategy(None), effective_threads())
+    impl = choice.strategy
+    view = plan.arrays[0] if perm is None else plan.arrays[0].transpose(perm)
+    x = _kernel_array(view, problem, impl.CONTIGUOUS)
+    stats = np.empty((4, problem.rows), _F64)
+    inputs = {}
+    if plan.mask is not None:
+        inputs["where"] = _kernel_mask(plan.mask, perm, problem, stats)
+    if plan.scale is not None:
+        inputs["scale"] = plan.scale
+    impl.run(problem, x, stats, choice.threads, **inputs)
+    return stats
 
 
-def _shift_of(xm, s, compute):
-    """(m, r) in float64 from xm, the element with the largest product s*xm."""
-    xm = xm.astype(_F64)
-    if s is None:
-        return xm, np.zeros_like(xm)
-    with np.errstate(all="ignore"):
-        if compute.itemsize == 4:        # float * float: exact in double
-            p = np.float64(s) * xm
-            m = p.astype(np.float32).astype(_F64)
-            m = np.where(np.isfinite(m), m, p)        # beyond float: the double product
-            r = np.where(np.isfinite(p), p - m, 0.0)
-            return m, r
-        return _two_product(np.float64(s), xm)
+def _empty_stats(rows):
+    """The statistics of slices with nothing in them (m = -inf, the rest 0)."""
+    stats = np.zeros((4, rows), _F64)
+    stats[0] = -np.inf
+    return stats
 
 
-def _two_product(s, v):
-    """(p, err): p = s*v rounded to float64, err its rounding error (Dekker's
-    product with Veltkamp's splitting, on the significands, so that nothing
-    overflows; err is 0 where p is not finite, and loses what falls below the
-    subnormals, which no exponent notices)."""
-    fs, es = np.frexp(s)
-    fv, ev = np.frexp(v)
-    split = 2.0 ** 27 + 1
-    c, d = split * fs, split * fv
-    s_hi, v_hi = c - (c - fs), d - (d - fv)
-    s_lo, v_lo = fs - s_hi, fv - v_hi
-    pf = fs * fv
-    errf = ((s_hi * v_hi - pf) + s_hi * v_lo + s_lo * v_hi) + s_lo * v_lo
-    p = s * v
-    err = np.ldexp(errf, es + ev)
-    return p, np.where(np.isfinite(p), err, 0.0)
+def stats_of(x, axis, where=None, scale=None):
+    """(statistics (4, rows) in canonical order, kept shape): slice_stats's
+    work, for logsumexp too.  x: an array."""
+    plan = plan_forward("logsumexp", x, axis, None, where, scale)
+    axes = _axes(axis, x.ndim)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    if plan.problem is None:          # empty: slices of nothing, or no slices
+        return _empty_stats(int(np.prod(kept))), kept
+    return canonical_stats(plan), kept
 
 
-def _exponents(xc, s, m, r):
-    """scale*x - m - r from the exact products, in float64."""
-    x64 = xc.astype(_F64, copy=False)
-    with np.errstate(all="ignore"):
-        if s is None:
-            return (x64 - m) - r
-        if xc.dtype.itemsize == 4:
-            return (np.float64(s) * x64 - m) - r
-        p, err = _two_product(np.float64(s), x64)    # s*x = p + err exactly
-        return (p - m) + (err - r)
+def _axes(axis, ndim):
+    """The reduced axes as a set of non-negative ints (axis already checked)."""
+    if axis is None:
+        return set(range(ndim))
+    return {a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
 
 
 def slice_stats(x, axis, *, where=None, scale=None):
@@ -126,32 +122,8 @@ def slice_stats(x, axis, *, where=None, scale=None):
     >>> float(s.others[0, 0])
     4.248354255291589e-18
     """
-    xc, axes, keep, s = _prepare(x, axis, where, scale)
-    sg = -1 if s is not None and s < 0 else 1
-    with np.errstate(all="ignore"):
-        key = sg * xc
-        key = np.where(np.isnan(key), -np.inf, key)
-        selected = np.ones(xc.shape, bool) if keep is None else keep
-        key = np.where(selected, key, -np.inf)
-        xm = sg * np.max(key, axis=axes, keepdims=True, initial=-np.inf)
-        m, r = _shift_of(xm, s, xc.dtype)
-        none = ~np.any(selected, axis=axes, keepdims=True)
-        m = np.where(none, -np.inf, m)
-        r = np.where(none, 0.0, r)
-        products = xc.astype(_F64) if s is None else np.float64(s) * xc.astype(_F64)
-        nan = np.any(selected & np.isnan(products), axis=axes, keepdims=True)
-        d = _exponents(xc, s, m, r)
-        e = np.exp(d)
-        one = selected & (e == 1)
-        ones = np.sum(one, axis=axes, keepdims=True, dtype=_F64)
-        others = np.sum(np.where(selected & ~one, e, 0.0), axis=axes, keepdims=True)
-        infinite = np.isinf(m)           # the largest product is +-inf (or nothing selected)
-        at_m = np.sum(selected & (products == m), axis=axes, keepdims=True, dtype=_F64)
-        ones = np.where(infinite, at_m, ones)
-        others = np.where(infinite, 0.0, others)
-        others = np.where(nan, np.nan, others)
-        r = np.where(infinite, 0.0, r)
-    return SliceStats(m, r, ones, others)
+    stats, kept = stats_of(np.asarray(x), axis, where, scale)
+    return SliceStats(*(v.reshape(kept) for v in stats))
 
 
 def combine(parts: Sequence[SliceStats], axis=None):
@@ -190,11 +162,15 @@ def combine(parts: Sequence[SliceStats], axis=None):
     return SliceStats(big_m, big_r, ones, others)
 
 
-def _log_split(ones, others):
-    """log(ones + others), accurate when ones > 0 and others is tiny."""
-    with np.errstate(all="ignore"):
-        k = np.maximum(ones, 1)
-        return np.where(ones > 0, np.log(k) + np.log1p(others / k), np.log(others))
+def log_sums(stats):
+    """The log of each slice's sum from canonical statistics (4, rows), in
+    float64: the kernels' loop, or NumPy's."""
+    stats = np.ascontiguousarray(stats, _F64)
+    if vectorized.unavailable_reason() is None:
+        out = np.empty(stats.shape[1], _F64)
+        vectorized._vectorized.log_sums(stats, out)
+        return out
+    return reference.log_sums(stats)
 
 
 def log_sum(stats):
@@ -206,11 +182,22 @@ def log_sum(stats):
     >>> float(log_sum(slice_stats(np.array([0.0, -40.0]), 0))[0])
     4.248354255291589e-18
     """
-    m, r, ones, others = (np.asarray(v, _F64) for v in stats)
-    with np.errstate(all="ignore"):
-        result = m + (r + _log_split(ones, others))
-        result = np.where(np.isinf(m), m, result)
-        return np.where(np.isnan(others), np.nan, result)
+    arrays = np.broadcast_arrays(*(np.asarray(v, _F64) for v in stats))
+    shape = arrays[0].shape
+    return log_sums(np.stack([a.ravel() for a in arrays])).reshape(shape)
+
+
+class _Normalise:
+    """For execute(): a strategy whose run() is `module`.normalise with
+    these canonical statistics."""
+    CONTIGUOUS = False
+
+    def __init__(self, module, stats, log):
+        self.module, self.stats, self.log = module, stats, log
+
+    def run(self, problem, x, y, n_threads, where=None, scale=None):
+        kwargs = {} if scale is None else {"scale": scale}
+        self.module.normalise(x, y, self.stats, self.log, n_threads, where=where, **kwargs)
 
 
 def normalise(x, stats, axis, *, log, where=None, scale=None, out=None):
@@ -226,25 +213,26 @@ def normalise(x, stats, axis, *, log, where=None, scale=None, out=None):
     >>> normalise(x, slice_stats(x, 0), 0, log=False)
     array([0.09003057, 0.24472847, 0.66524096])
     """
-    xc, axes, keep, s = _prepare(x, axis, where, scale)
-    result_dtype = _result_dtype(np.asarray(x).dtype, None)
-    m, r, ones, others = (np.asarray(v, _F64) for v in stats)
-    fill = -np.inf if log else 0.0
-    with np.errstate(all="ignore"):
-        d = _exponents(xc, s, m, r)
-        bad = ~np.isfinite(m) | np.isnan(others)
-        if log:
-            y = d - np.where(bad, np.nan, _log_split(ones, others))
-        else:
-            y = np.exp(d) / np.where(bad, np.nan, ones + others)
-        none = (m == -np.inf) & (ones == 0) & (others == 0)
-        y = np.where(none, fill, y)
-        if keep is not None:
-            y = np.where(keep, y, fill)
-    if out is None:
-        with np.errstate(over="ignore"):
-            result = y.astype(result_dtype)
-        return result if result.ndim else result[()]
-    with np.errstate(over="ignore"):
-        out[...] = y
-    return out
+    x = np.asarray(x)
+    plan = plan_forward("log_softmax" if log else "softmax", x, axis, None, where, scale,
+                        last=True)
+    check_out(out, plan.shape, plan.result_dtype)
+    problem = plan.problem
+    if problem is None:
+        return out if out is not None else np.empty(plan.shape, plan.result_dtype)
+    axes = _axes(axis, x.ndim)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    try:
+        canonical = np.stack([np.broadcast_to(np.asarray(v, _F64), kept).reshape(problem.rows)
+                              for v in stats])
+    except ValueError:
+        raise ValueError(f"statistics of shape {np.shape(stats[0])} do not fit the slices of "
+                         f"x (shape {x.shape}) along axis {axis!r}: expected {kept}") from None
+    module = vectorized              # or reference where it cannot, or when asked for
+    if (requested_strategy(None) == "reference" or module.unavailable_reason() is not None
+            or module.decline_reason(problem) is not None):
+        module = reference
+    threads = threads_to_use("all", problem, effective_threads())
+    result = execute(plan, Choice(_Normalise(module, canonical, bool(log)), threads,
+                                  "explicit", None), out)
+    return result if out is not None or result.ndim else result[()]
