@@ -246,16 +246,7 @@ static void FN(col_stats_chunk)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
     T tile[PSM_COL_ROWS_LOG * PSM_COLS];   /* exponents, then terms, of a block of rows */
     double sum[PSM_COLS], comp[PSM_COLS], count[PSM_COLS];
     unsigned char odd[PSM_COLS];
-    for (ptrdiff_t k = 0; k < ncols; k++)
-        mx[k] = -(T)INFINITY;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *xi = x + i * ld;
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < ncols; k++) {
-            const T v = sg * xi[k];
-            mx[k] = v > mx[k] ? v : mx[k];
-        }
-    }
+    FN(colmax_impl)(x, n, ld, ncols, sg, mx);   /* a NaN that wins goes to stats_nonfinite */
     for (ptrdiff_t k = 0; k < ncols; k++) {
         const T xm = sg * mx[k];
         a[k] = scale, p[k] = 1, mm[k] = 0, rr[k] = 0;

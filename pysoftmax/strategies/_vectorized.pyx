@@ -327,17 +327,20 @@ cdef Py_ssize_t _row_stride(Py_ssize_t n, Py_ssize_t stride0, Py_ssize_t stride1
     return stride0 // itemsize
 
 
-def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
-              double[:, ::1] stats,       # OUT (4, rows): m, r, ones, others of each row
-              int n_threads, floating scale=1,
-              const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
-    """The statistics of every row of scale * x, of the elements `where`
-    selects (src/slices_body.h, pysoftmax/_slices.py); n >= 1."""
+def _slices(const floating[:, :] x, floating[:, :] y, const double[:, ::1] stats, bint log,
+            bint normalise, int n_threads, floating scale,
+            const unsigned char[:, :] where):
+    """row_stats (y None) or row_normalise: the checks and the job they share."""
     cdef SlicesJob job
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
     if stats.shape[0] != 4 or stats.shape[1] != n_rows:
         raise ValueError("stats must have the shape (4, rows)")
     job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
+    job.ldy = 0
+    if normalise:
+        if y.shape[0] != n_rows or y.shape[1] != n:
+            raise ValueError("y must have the shape of x")
+        job.ldy = _row_stride(n, y.strides[0], y.strides[1], sizeof(floating))
     job.mask, job.ldmask = NULL, 0
     if where is not None:
         if where.shape[0] != n_rows or where.shape[1] != n:
@@ -347,13 +350,23 @@ def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
         return
     if where is not None:
         job.mask = &where[0, 0]
-    job.x, job.y, job.ldy = &x[0, 0], NULL, 0
-    job.m, job.r, job.ones, job.others = &stats[0, 0], &stats[1, 0], &stats[2, 0], &stats[3, 0]
+    job.x, job.y = &x[0, 0], &y[0, 0] if normalise else NULL
+    job.m, job.r = <double *>&stats[0, 0], <double *>&stats[1, 0]
+    job.ones, job.others = <double *>&stats[2, 0], <double *>&stats[3, 0]
     job.n_rows, job.n, job.chunks = n_rows, n, 1
-    job.scale, job.log, job.normalise = scale, 0, 0
+    job.scale, job.log, job.normalise = scale, log, normalise
     job.is_double = floating is double
     with nogil:
         _slices_run(&job, n_threads)
+
+
+def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
+              double[:, ::1] stats,       # OUT (4, rows): m, r, ones, others of each row
+              int n_threads, floating scale=1,
+              const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
+    """The statistics of every row of scale * x, of the elements `where`
+    selects (src/slices_body.h, pysoftmax/_slices.py); n >= 1."""
+    _slices(x, None, stats, False, False, n_threads, scale, where)
 
 
 def row_normalise(const floating[:, :] x,   # IN  (rows, n), each row contiguous
@@ -363,31 +376,7 @@ def row_normalise(const floating[:, :] x,   # IN  (rows, n), each row contiguous
                   const unsigned char[:, :] where=None):
     """y[i] = softmax(scale * x[i]) (log_softmax if log) from the statistics
     of row i (of the whole slice, e.g. combined from its pieces); n >= 1."""
-    cdef SlicesJob job
-    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
-    if stats.shape[0] != 4 or stats.shape[1] != n_rows:
-        raise ValueError("stats must have the shape (4, rows)")
-    if y.shape[0] != n_rows or y.shape[1] != n:
-        raise ValueError("y must have the shape of x")
-    job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
-    job.ldy = _row_stride(n, y.strides[0], y.strides[1], sizeof(floating))
-    job.mask, job.ldmask = NULL, 0
-    if where is not None:
-        if where.shape[0] != n_rows or where.shape[1] != n:
-            raise ValueError("where must have the shape of x")
-        job.ldmask = _row_stride(n, where.strides[0], where.strides[1], 1)
-    if n_rows == 0:
-        return
-    if where is not None:
-        job.mask = &where[0, 0]
-    job.x, job.y = &x[0, 0], &y[0, 0]
-    job.m, job.r = <double *>&stats[0, 0], <double *>&stats[1, 0]
-    job.ones, job.others = <double *>&stats[2, 0], <double *>&stats[3, 0]
-    job.n_rows, job.n, job.chunks = n_rows, n, 1
-    job.scale, job.log, job.normalise = scale, log, 1
-    job.is_double = floating is double
-    with nogil:
-        _slices_run(&job, n_threads)
+    _slices(x, y, stats, log, True, n_threads, scale, where)
 
 
 def log_sums(const double[:, ::1] stats,   # IN (4, rows): m, r, ones, others
