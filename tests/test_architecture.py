@@ -25,6 +25,7 @@ LAYERS = [
     "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
     "pysoftmax._plan",                  # argument checks -> Plan
+    "pysoftmax._weighted",              # logsumexp with weights, array-API operations only
     "pysoftmax.strategies._common",     # what the compiled strategies share
     "pysoftmax.strategies._kernels",    # compiled: the one owner of the C kernels and their ISA
     "pysoftmax.strategies._vectorized",  # compiled drivers
@@ -39,9 +40,11 @@ LAYERS = [
     "pysoftmax._table",                 # the table: format, files, CPU fingerprint
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
+    "pysoftmax._slices",                # per-slice statistics, combine, normalise (logsumexp, Dask)
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._interop",               # array-API / DLPack arrays: viewed, or their namespace
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
+    "pysoftmax._logsumexp",             # logsumexp: _slices' statistics, or _weighted
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies
     "pysoftmax._timing",                # rounds of best-of-n timing

@@ -254,9 +254,12 @@ def test_explain(tmp_path):
         assert dispatch.explain(x).strategy == "reference"
     assert dispatch.explain(np.zeros((0, 3))).problem is None
     with pytest.raises(ValueError, match="op must be"):
-        dispatch.explain(x, op="logsumexp")
+        dispatch.explain(x, op="softmax_grad")
+    assert dispatch.explain(x, op="logsumexp").problem.op == "logsumexp"   # no table rows
     require_strategy("mkl")
     assert dispatch.explain(x, axis=1, strategy="mkl").source == "explicit"
+    with pytest.raises(ValueError, match="cannot compute"):
+        dispatch.explain(x, op="logsumexp", strategy="mkl")
     require_strategy("onednn")
     with pytest.raises(ValueError, match="cannot compute"):
         dispatch.explain(x, axis=1, strategy="onednn")
