@@ -6,10 +6,14 @@ our kernels reading the input once, no output written) and their log
 (`log_sum`).  With weights `b` it is the array-API formula of _weighted,
 on NumPy.
 
-Imports: _plan, _slices, _weighted.
+Arrays of other libraries (PyTorch, the array API) go through _interop, as
+for softmax: viewed by our kernels on the CPU, else their own namespace.
+
+Imports: _plan, _slices, _weighted, _interop.
 """
 import numpy as np
 
+from ._interop import accepts_arrays, namespace_logsumexp
 from ._plan import _as_array, _as_mask, _normalize_axes, _result_dtype, check_out, work_dtype
 from ._slices import log_sums, stats_of
 from ._weighted import logsumexp_weighted
@@ -17,6 +21,7 @@ from ._weighted import logsumexp_weighted
 __all__ = ["logsumexp"]
 
 
+@accepts_arrays(namespace_logsumexp, ("a", "b"), ("where",), dtype=None)
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None,
               scale=None, out=None):
     r"""The log of the sum of the exponentials of the elements of `a`.
