@@ -7,10 +7,12 @@ float64 array, the last axis, no other argument but a plain `out`) first
 tries the fast path (_fast), which runs the same decision and kernel with
 none of those steps.
 
-Imports: _plan, _context, _select, _execute, _fast.
+Imports: _plan, _context, _select, _execute, _fast, _dask (which imports
+Dask only when given a Dask array).
 """
 import numpy as np
 
+from . import _dask
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
 from ._fast import common_call
@@ -206,7 +208,11 @@ def log_softmax_grad(y, dy, axis=-1, *, out=None):
 
 
 def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
-    """softmax or log_softmax (`op`)."""
+    """softmax or log_softmax (`op`); lazily for a Dask array (_dask)."""
+    if _dask.is_dask_array(x):
+        return _dask.forward(log_softmax if op == "log_softmax" else softmax, x, axis,
+                             log=op == "log_softmax", out=out, dtype=dtype, where=where,
+                             scale=scale, approx=approx, strategy=strategy)
     return _run(plan_forward(op, x, axis, dtype, where, scale, approx), out, strategy)
 
 
