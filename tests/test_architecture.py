@@ -39,12 +39,14 @@ LAYERS = [
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
+    "pysoftmax._dask",                  # Dask arrays, lazily (imports Dask only when given one)
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies
     "pysoftmax._timing",                # rounds of best-of-n timing
     "pysoftmax._tune",                  # tune -> Table
     "pysoftmax._bench",                 # the bench harness
+    "pysoftmax._bench_dask",            # bench --dask: out of core
     "pysoftmax.dispatch",               # public facade of the dispatch layers
     "pysoftmax",                        # the package: the public API
     "pysoftmax.__main__",               # the command line
