@@ -125,6 +125,12 @@ def num_threads(n):
         _threads.reset(token)
 
 
+def requested_threads():
+    """The thread count set for this context (`set_num_threads`,
+    `num_threads`), or None for the default."""
+    return _threads.get()
+
+
 def effective_threads():
     """The thread count a call made now will use: 1 in a forked child, else
     the one set for this context, else the default (`set_num_threads`)."""

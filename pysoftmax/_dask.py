@@ -27,9 +27,10 @@ The statistics travel as a NumPy structured array (fields m, r, ones, others;
 float64), shaped like x with the reduced axes of size 1 per chunk.
 
 `where=` (a Dask or NumPy boolean array broadcastable to x) is brought to x's
-shape and chunks; `scale=`, `dtype=`, `approx=` and the strategy (the call's
-own or the one set for the calling context when the call is made) are carried
-to every chunk.  With the axes split, `approx` and the strategy are not used
+shape and chunks; `scale=`, `dtype=`, `approx=`, the strategy (the call's
+own or the one set for the calling context when the call is made) and the
+thread count set for the calling context (`num_threads`) are carried to every
+chunk.  With the axes split, `approx` and the strategy are not used
 (the statistics and normalisation are exact, within the bounds of approx).
 
 This module never imports Dask at import time: `is_dask_array` looks at
@@ -42,7 +43,7 @@ import sys
 
 import numpy as np
 
-from ._context import requested_strategy
+from ._context import num_threads, requested_strategy, requested_threads
 from ._plan import _as_scale, _normalize_axes, _result_dtype, work_dtype
 from ._slices import SliceStats, combine, log_sum, normalise, slice_stats
 
@@ -70,18 +71,20 @@ def forward(func, x, axis, *, log, out=None, dtype=None, where=None, scale=None,
     if not isinstance(approx, (bool, np.bool_)):
         raise TypeError(f"approx must be True or False, got {type(approx).__name__}")
     strategy = requested_strategy(strategy)
+    threads = call.threads
     name = "log_softmax" if log else "softmax"
     meta = np.empty((0,) * x.ndim, call.result_dtype)
     if not call.split:
         block = functools.partial(_forward_block, func=func, axis=call.axes, dtype=dtype,
-                                  scale=scale, approx=bool(approx), strategy=strategy)
+                                  scale=scale, approx=bool(approx), strategy=strategy,
+                                  threads=threads)
         return da.map_blocks(block, call.x, *call.masks, dtype=call.result_dtype,
                              meta=meta, token=name)
     stats = call.statistics(name)
     x2, masks2 = call.reread(stats)
     block = functools.partial(_normalise_block, axis=call.axes, log=bool(log),
                               compute=call.compute_dtype, result=call.result_dtype,
-                              scale=scale)
+                              scale=scale, threads=threads)
     return da.map_blocks(block, x2, stats, *masks2, dtype=call.result_dtype, meta=meta,
                          token=f"{name}-normalise")
 
@@ -128,6 +131,7 @@ class _Call:
         self.scale = scale
         self.masks = [] if where is None else [_aligned_mask(where, x)]
         self.split = x.size > 0 and any(x.numblocks[a] > 1 for a in self.axes)
+        self.threads = requested_threads()
 
     def statistics(self, name):
         """The statistics of every slice (a Dask array of STATS_DTYPE, x's
@@ -140,7 +144,7 @@ class _Call:
                        for i, c in enumerate(x.chunks))
         meta = np.empty((0,) * x.ndim, STATS_DTYPE)
         block = functools.partial(_stats_block, axis=axes, compute=self.compute_dtype,
-                                  scale=self.scale)
+                                  scale=self.scale, threads=self.threads)
         parts = da.map_blocks(block, x, *self.masks, chunks=chunks, dtype=STATS_DTYPE,
                               meta=meta, token=f"{name}-stats")
         return da.reduction(parts, _combine_blocks, _combine_blocks, combine=_combine_blocks,
@@ -182,22 +186,25 @@ def _aligned_mask(where, x):
 
 # --- what runs on each chunk (module-level functions: workers unpickle them) ---
 
-def _forward_block(block, mask=None, *, func, axis, dtype, scale, approx, strategy):
+def _forward_block(block, mask=None, *, func, axis, dtype, scale, approx, strategy, threads):
     """The public softmax/log_softmax of one chunk whose slices are whole."""
-    return func(block, axis=axis, dtype=dtype, where=mask, scale=scale, approx=approx,
-                strategy=strategy)
+    with num_threads(threads):
+        return func(block, axis=axis, dtype=dtype, where=mask, scale=scale, approx=approx,
+                    strategy=strategy)
 
 
-def _stats_block(block, mask=None, *, axis, compute, scale):
+def _stats_block(block, mask=None, *, axis, compute, scale, threads):
     """The statistics of the parts of the slices in one chunk, packed."""
-    return _pack(slice_stats(block.astype(compute, copy=False), axis, where=mask,
-                             scale=scale))
+    with num_threads(threads):
+        return _pack(slice_stats(block.astype(compute, copy=False), axis, where=mask,
+                                 scale=scale))
 
 
-def _normalise_block(block, stats, mask=None, *, axis, log, compute, result, scale):
+def _normalise_block(block, stats, mask=None, *, axis, log, compute, result, scale, threads):
     """One output chunk from its x chunk and its slices' statistics."""
-    y = normalise(block.astype(compute, copy=False), _unpack(stats), axis, log=log,
-                  where=mask, scale=scale)
+    with num_threads(threads):
+        y = normalise(block.astype(compute, copy=False), _unpack(stats), axis, log=log,
+                      where=mask, scale=scale)
     return np.asarray(y).astype(result, copy=False)
 
 

@@ -247,6 +247,20 @@ def test_strategy_is_captured_at_call_time(monkeypatch):
     assert set(ran) == {"reference"}
 
 
+def test_thread_count_is_captured_at_call_time(monkeypatch):
+    threads = []
+
+    def spy(problem, requested, n, _select=pysoftmax._api.select):
+        threads.append(n)
+        return _select(problem, requested, n)
+    monkeypatch.setattr(pysoftmax._api, "select", spy)
+    x = da.from_array(data((6, 9)), chunks=(2, 9))
+    with pysoftmax.num_threads(3):
+        y = softmax(x, scale=0.5)
+    y.compute(scheduler="threads")
+    assert threads == [3, 3, 3]
+
+
 def test_errors_are_raised_at_call_time():
     x = da.from_array(data((6, 9)), chunks=(2, 4))
     with pytest.raises(TypeError, match="out= is not supported with a Dask array"):
