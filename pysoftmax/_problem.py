@@ -8,11 +8,11 @@ from collections import namedtuple
 
 class Problem(namedtuple("Problem", "op dtype kind shape masked scaled approx",
                          defaults=(False, False, False))):
-    """One call, normalised: op ('softmax', 'log_softmax', 'softmax_grad' or
-    'log_softmax_grad'), the compute dtype, kind ('last' or 'inner'), the
-    canonical shape ((rows, n) for 'last', (outer, n, inner) for 'inner'), and
-    the features asked for: masked (where=), scaled (scale=), approx
-    (approx=True).
+    """One call, normalised: op ('softmax', 'log_softmax', 'softmax_grad',
+    'log_softmax_grad' or 'logsumexp': the statistics of each slice), the
+    compute dtype, kind ('last' or 'inner'), the canonical shape ((rows, n)
+    for 'last', (outer, n, inner) for 'inner'), and the features asked for:
+    masked (where=), scaled (scale=), approx (approx=True).
 
     >>> import numpy as np
     >>> p = Problem("softmax", np.dtype(np.float32), "inner", (4, 21, 300))

@@ -38,6 +38,7 @@ LAYERS = [
     "pysoftmax._table",                 # the table: format, files, CPU fingerprint
     "pysoftmax._select",                # the active table, select -> Choice
     "pysoftmax._execute",               # a Plan run by a Choice
+    "pysoftmax._slices",                # per-slice statistics, combine, normalise (logsumexp, Dask)
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._dask",                  # Dask arrays, lazily (imports Dask only when given one)
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute

@@ -21,7 +21,8 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 @pytest.mark.parametrize("module", ["pysoftmax", "pysoftmax._api", "pysoftmax._config",
                                     "pysoftmax._context", "pysoftmax._problem",
                                     "pysoftmax._table", "pysoftmax._select",
-                                    "pysoftmax._explain", "pysoftmax.dispatch"])
+                                    "pysoftmax._explain", "pysoftmax.dispatch",
+                                    "pysoftmax._slices"])
 def test_docstring_examples(module):
     result = doctest.testmod(__import__(module, fromlist=["_"]),
                              optionflags=doctest.NORMALIZE_WHITESPACE)

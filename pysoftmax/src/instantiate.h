@@ -22,6 +22,7 @@
 #define FN(name) PSM_NAME(name, _f32_)
 #define REG_ROWS 1   /* the float rows kernel of intrinsics, where the ISA has one */
 #include "softmax_body.h"
+#include "slices_body.h"
 #include "support_body.h"
 #undef REG_ROWS
 #undef EXP
@@ -35,6 +36,7 @@
 #define SUM_BLOCK PSM_BLOCK_APPROX
 #define FN(name) PSM_NAME(name, _f32a_)
 #include "softmax_body.h"
+#include "slices_body.h"
 #undef T
 #undef T_MAX_EXP
 #undef EXP
@@ -51,6 +53,7 @@
 #define SUM_BLOCK PSM_LANE_BLOCK(double)
 #define FN(name) PSM_NAME(name, _f64_)
 #include "softmax_body.h"
+#include "slices_body.h"
 #include "support_body.h"
 #undef EXP
 #undef EXP_FINITE
@@ -63,6 +66,7 @@
 #define SUM_BLOCK PSM_BLOCK_APPROX
 #define FN(name) PSM_NAME(name, _f64a_)
 #include "softmax_body.h"
+#include "slices_body.h"
 #undef T
 #undef T_MAX_EXP
 #undef EXP

@@ -75,6 +75,21 @@
     X(t, FORWARD, void, cols,                                                                  \
       (const T *x, T *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale, int log),        \
       (x, y, n, ld, ncols, scale, log))                                                        \
+    /* The statistics of rows for logsumexp and a softmax cut into pieces (slices_body.h,     \
+       pysoftmax/_slices.py): per row, m[i] + r[i] the largest product scale*x exactly,        \
+       ones[i] the count of terms exp(scale*x - m - r) equal to 1, others[i] the sum of the    \
+       rest (double); mask as masked_rows's, or NULL. */                                       \
+    X(t, FORWARD, void, row_stats,                                                             \
+      (const T *x, ptrdiff_t ldx, const unsigned char *mask, ptrdiff_t ldmask, ptrdiff_t rows, \
+       ptrdiff_t n, T scale, double *m, double *r, double *ones, double *others),              \
+      (x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others))                              \
+    /* softmax (log_softmax if log) of rows from given statistics (row_stats' of the whole     \
+       row, or combined from its pieces'); y may be x. */                                      \
+    X(t, FORWARD, void, row_normalise,                                                         \
+      (const T *x, ptrdiff_t ldx, const unsigned char *mask, ptrdiff_t ldmask, T *y,           \
+       ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t n, T scale, const double *m, const double *r,  \
+       const double *ones, const double *others, int log),                                     \
+      (x, ldx, mask, ldmask, y, ldy, rows, n, scale, m, r, ones, others, log))                 \
     /* y[i] = exp(x[i]) with the kernels' own exp, or 2^x[i] with the approximate one,         \
        for the tests. */                                                                       \
     X(t, APPROX, void, exp, (const T *x, T *y, ptrdiff_t n), (x, y, n))                        \

@@ -35,6 +35,20 @@ cdef extern from "kernels.h" nogil:
                       float scale, int log, int approx)
     void psm_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
                       double scale, int log, int approx)
+    void psm_row_stats_f32(const float *x, ptrdiff_t ldx, const unsigned char *mask,
+                           ptrdiff_t ldmask, ptrdiff_t rows, ptrdiff_t n, float scale, double *m,
+                           double *r, double *ones, double *others, int approx)
+    void psm_row_stats_f64(const double *x, ptrdiff_t ldx, const unsigned char *mask,
+                           ptrdiff_t ldmask, ptrdiff_t rows, ptrdiff_t n, double scale,
+                           double *m, double *r, double *ones, double *others, int approx)
+    void psm_row_normalise_f32(const float *x, ptrdiff_t ldx, const unsigned char *mask,
+                               ptrdiff_t ldmask, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                               ptrdiff_t n, float scale, const double *m, const double *r,
+                               const double *ones, const double *others, int log, int approx)
+    void psm_row_normalise_f64(const double *x, ptrdiff_t ldx, const unsigned char *mask,
+                               ptrdiff_t ldmask, double *y, ptrdiff_t ldy, ptrdiff_t rows,
+                               ptrdiff_t n, double scale, const double *m, const double *r,
+                               const double *ones, const double *others, int log, int approx)
     void psm_exp_f32(const float *x, float *y, ptrdiff_t n, int approx)
     void psm_exp_f64(const double *x, double *y, ptrdiff_t n, int approx)
     void psm_grad_rows_f32(const float *y, ptrdiff_t ldy, const float *dy, ptrdiff_t lddy,
@@ -81,6 +95,26 @@ cdef inline void psm_cols(const floating *x, floating *y, ptrdiff_t n, ptrdiff_t
         psm_cols_f32(x, y, n, ld, ncols, scale, log, approx)
     else:
         psm_cols_f64(x, y, n, ld, ncols, scale, log, approx)
+
+cdef inline void psm_row_stats(const floating *x, ptrdiff_t ldx, const unsigned char *mask,
+                               ptrdiff_t ldmask, ptrdiff_t rows, ptrdiff_t n, floating scale,
+                               double *m, double *r, double *ones, double *others) noexcept nogil:
+    if floating is float:
+        psm_row_stats_f32(x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others, 0)
+    else:
+        psm_row_stats_f64(x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others, 0)
+
+cdef inline void psm_row_normalise(const floating *x, ptrdiff_t ldx, const unsigned char *mask,
+                                   ptrdiff_t ldmask, floating *y, ptrdiff_t ldy, ptrdiff_t rows,
+                                   ptrdiff_t n, floating scale, const double *m, const double *r,
+                                   const double *ones, const double *others,
+                                   int log) noexcept nogil:
+    if floating is float:
+        psm_row_normalise_f32(x, ldx, mask, ldmask, y, ldy, rows, n, scale, m, r, ones, others,
+                              log, 0)
+    else:
+        psm_row_normalise_f64(x, ldx, mask, ldmask, y, ldy, rows, n, scale, m, r, ones, others,
+                              log, 0)
 
 cdef inline void psm_exp(const floating *x, floating *y, ptrdiff_t n, int approx) noexcept nogil:
     if floating is float:

@@ -14,6 +14,8 @@ def float_dtype_reason(problem):
 
 def plain_forward_reason(problem):
     """Why a strategy with only the plain forward pass declines `problem`, or None."""
+    if problem.op == "logsumexp":
+        return "has no logsumexp (per-slice statistics without an output)"
     if problem.op not in FORWARD_OPS:
         return f"has no {problem.op} (backward pass)"
     if problem.masked:

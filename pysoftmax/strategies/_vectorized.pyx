@@ -20,8 +20,11 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
+from libc.math cimport isinf, log1p
+from libc.math cimport log as libc_log
+
 from kernels cimport (PSM_API_CAPSULE, PSM_STRIP, psm_cols, psm_exp, psm_grad_rows, psm_import,
-                      psm_isa, psm_masked_rows, psm_rows)
+                      psm_isa, psm_masked_rows, psm_row_normalise, psm_row_stats, psm_rows)
 
 from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
 
@@ -258,3 +261,155 @@ def exp(const floating[::1] x, floating[::1] y, bint approx=False):
     if x.shape[0] == 0:
         return
     psm_exp(&x[0], &y[0], x.shape[0], approx)
+
+
+cdef struct SlicesJob:     # one call of row_stats or row_normalise, for its chunks (_slices_chunk)
+    const void *x
+    const unsigned char *mask
+    void *y                   # normalise: the output; stats: unused
+    double *m
+    double *r
+    double *ones
+    double *others
+    Py_ssize_t ldx, ldmask, ldy, n_rows, n, chunks
+    double scale              # float's scale converts to double and back exactly
+    int log, normalise, is_double
+
+
+cdef inline void _slices_range(SlicesJob *job, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows [r0, r1) of the job: their statistics, or their outputs from them."""
+    cdef const unsigned char *mask = NULL if job.mask == NULL else job.mask + r0 * job.ldmask
+    if r1 <= r0:
+        return
+    if job.is_double:
+        if job.normalise:
+            psm_row_normalise(<const double *>job.x + r0 * job.ldx, job.ldx, mask, job.ldmask,
+                              <double *>job.y + r0 * job.ldy, job.ldy, r1 - r0, job.n,
+                              job.scale, job.m + r0, job.r + r0, job.ones + r0,
+                              job.others + r0, job.log)
+        else:
+            psm_row_stats(<const double *>job.x + r0 * job.ldx, job.ldx, mask, job.ldmask,
+                          r1 - r0, job.n, job.scale, job.m + r0, job.r + r0, job.ones + r0,
+                          job.others + r0)
+    else:
+        if job.normalise:
+            psm_row_normalise(<const float *>job.x + r0 * job.ldx, job.ldx, mask, job.ldmask,
+                              <float *>job.y + r0 * job.ldy, job.ldy, r1 - r0, job.n,
+                              <float>job.scale, job.m + r0, job.r + r0, job.ones + r0,
+                              job.others + r0, job.log)
+        else:
+            psm_row_stats(<const float *>job.x + r0 * job.ldx, job.ldx, mask, job.ldmask,
+                          r1 - r0, job.n, <float>job.scale, job.m + r0, job.r + r0,
+                          job.ones + r0, job.others + r0)
+
+
+cdef void _slices_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
+    """Chunk c of the job: rows [c * n_rows // chunks, (c + 1) * n_rows // chunks)."""
+    cdef SlicesJob *job = <SlicesJob *>ctx
+    _slices_range(job, c * job.n_rows // job.chunks, (c + 1) * job.n_rows // job.chunks)
+
+
+cdef void _slices_run(SlicesJob *job, int n_threads) noexcept nogil:
+    """The job's rows on n_threads threads, in chunks as _rows_parallel's."""
+    if n_threads <= 1:
+        _slices_range(job, 0, job.n_rows)
+        return
+    job.chunks = min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD,
+                     max(<Py_ssize_t>n_threads, job.n_rows // CHUNK_ROWS), job.n_rows)
+    psm_parallel_for(_slices_chunk, job, job.chunks, n_threads)
+
+
+cdef Py_ssize_t _row_stride(Py_ssize_t n, Py_ssize_t stride0, Py_ssize_t stride1,
+                            Py_ssize_t itemsize) except -1:
+    """The row stride in elements of a (rows, n) array with contiguous rows."""
+    if n > 1 and stride1 != itemsize:
+        raise ValueError("rows must be contiguous")
+    if stride0 % itemsize:
+        raise ValueError("row strides must be multiples of the item size")
+    return stride0 // itemsize
+
+
+def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
+              double[:, ::1] stats,       # OUT (4, rows): m, r, ones, others of each row
+              int n_threads, floating scale=1,
+              const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
+    """The statistics of every row of scale * x, of the elements `where`
+    selects (src/slices_body.h, pysoftmax/_slices.py); n >= 1."""
+    cdef SlicesJob job
+    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
+    if stats.shape[0] != 4 or stats.shape[1] != n_rows:
+        raise ValueError("stats must have the shape (4, rows)")
+    job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
+    job.mask, job.ldmask = NULL, 0
+    if where is not None:
+        if where.shape[0] != n_rows or where.shape[1] != n:
+            raise ValueError("where must have the shape of x")
+        job.ldmask = _row_stride(n, where.strides[0], where.strides[1], 1)
+    if n_rows == 0:
+        return
+    if where is not None:
+        job.mask = &where[0, 0]
+    job.x, job.y, job.ldy = &x[0, 0], NULL, 0
+    job.m, job.r, job.ones, job.others = &stats[0, 0], &stats[1, 0], &stats[2, 0], &stats[3, 0]
+    job.n_rows, job.n, job.chunks = n_rows, n, 1
+    job.scale, job.log, job.normalise = scale, 0, 0
+    job.is_double = floating is double
+    with nogil:
+        _slices_run(&job, n_threads)
+
+
+def row_normalise(const floating[:, :] x,   # IN  (rows, n), each row contiguous
+                  floating[:, :] y,         # OUT (rows, n), each row contiguous; may be x
+                  const double[:, ::1] stats,   # IN (4, rows): m, r, ones, others
+                  bint log, int n_threads, floating scale=1,
+                  const unsigned char[:, :] where=None):
+    """y[i] = softmax(scale * x[i]) (log_softmax if log) from the statistics
+    of row i (of the whole slice, e.g. combined from its pieces); n >= 1."""
+    cdef SlicesJob job
+    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
+    if stats.shape[0] != 4 or stats.shape[1] != n_rows:
+        raise ValueError("stats must have the shape (4, rows)")
+    if y.shape[0] != n_rows or y.shape[1] != n:
+        raise ValueError("y must have the shape of x")
+    job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
+    job.ldy = _row_stride(n, y.strides[0], y.strides[1], sizeof(floating))
+    job.mask, job.ldmask = NULL, 0
+    if where is not None:
+        if where.shape[0] != n_rows or where.shape[1] != n:
+            raise ValueError("where must have the shape of x")
+        job.ldmask = _row_stride(n, where.strides[0], where.strides[1], 1)
+    if n_rows == 0:
+        return
+    if where is not None:
+        job.mask = &where[0, 0]
+    job.x, job.y = &x[0, 0], &y[0, 0]
+    job.m, job.r = <double *>&stats[0, 0], <double *>&stats[1, 0]
+    job.ones, job.others = <double *>&stats[2, 0], <double *>&stats[3, 0]
+    job.n_rows, job.n, job.chunks = n_rows, n, 1
+    job.scale, job.log, job.normalise = scale, log, 1
+    job.is_double = floating is double
+    with nogil:
+        _slices_run(&job, n_threads)
+
+
+def log_sums(const double[:, ::1] stats,   # IN (4, rows): m, r, ones, others
+             double[::1] out):             # OUT (rows,)
+    """out[i] = the log of the sum of row i's terms from its statistics:
+    m + (r + log(ones) + log1p(others / ones)) (log(others) when no term is
+    1); +inf for a +inf max, -inf for only -inf or nothing selected, NaN for
+    a NaN (as pysoftmax._slices.log_sum)."""
+    cdef Py_ssize_t i, n_rows = stats.shape[1]
+    cdef double m, o, k
+    if stats.shape[0] != 4 or out.shape[0] != n_rows:
+        raise ValueError("stats must have the shape (4, rows) and out (rows,)")
+    with nogil:
+        for i in range(n_rows):
+            m, k, o = stats[0, i], stats[2, i], stats[3, i]
+            if o != o:
+                out[i] = o
+            elif isinf(m):
+                out[i] = m
+            elif k > 0:
+                out[i] = m + (stats[1, i] + (libc_log(k) + log1p(o / k)))
+            else:
+                out[i] = m + (stats[1, i] + libc_log(o))

@@ -7,7 +7,9 @@ every strategy's compiled code calls), their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
 approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
-last axis).
+last axis); logsumexp's statistics (op 'logsumexp', rows kernel: its axis
+too is brought last) and `normalise`, the softmax from given statistics
+(pysoftmax/_slices.py).
 
 PYSOFTMAX_ISA names the instruction set of the kernels: auto (the default:
 the best this CPU supports), generic (portable C), avx2 (AVX2+FMA) or avx512
@@ -84,10 +86,20 @@ def decline_reason(problem):
 
 def run(problem, x, y, n_threads, where=None, scale=1, dy=None):
     log = problem.op.startswith("log")
-    if problem.op.endswith("_grad"):
+    if problem.op == "logsumexp":       # y (float64, (4, rows)): each row's statistics
+        mask = None if where is None else where.view("u1")
+        _vectorized.row_stats(x, y, n_threads, scale, mask)
+    elif problem.op.endswith("_grad"):
         _vectorized.grad_rows(x, dy, y, log, n_threads)
     elif problem.kind == "last":
         mask = None if where is None else where.view("u1")
         _vectorized.rows(x, y, log, n_threads, scale, problem.approx, mask)
     else:
         _vectorized.cols(x, y, log, n_threads, scale, problem.approx)
+
+
+def normalise(x, y, stats, log, n_threads, where=None, scale=1):
+    """y = softmax (log_softmax if log) of each row of x (rows, n) from the
+    statistics stats (float64, (4, rows)) of its slice (pysoftmax/_slices.py)."""
+    mask = None if where is None else where.view("u1")
+    _vectorized.row_normalise(x, y, stats, log, n_threads, scale, mask)
