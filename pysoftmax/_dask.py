@@ -38,12 +38,14 @@ sys.modules, and Dask is imported only to build the graph of a Dask array.
 
 Imports: _plan, _context, _slices (and dask, when called with a Dask array).
 """
+import contextlib
 import functools
 import sys
 
 import numpy as np
 
 from ._context import num_threads, requested_strategy, requested_threads
+from ._context import strategy as strategy_context
 from ._plan import _as_scale, _normalize_axes, _result_dtype, work_dtype
 from ._slices import SliceStats, combine, log_sum, normalise, slice_stats
 
@@ -67,24 +69,21 @@ def forward(func, x, axis, *, log, out=None, dtype=None, where=None, scale=None,
     each chunk when no reduced axis is split across chunks."""
     import dask.array as da
 
-    call = _Call(x, axis, out, dtype, where, scale)
+    call = _Call(x, axis, out, dtype, where, scale, strategy)
     if not isinstance(approx, (bool, np.bool_)):
         raise TypeError(f"approx must be True or False, got {type(approx).__name__}")
-    strategy = requested_strategy(strategy)
-    threads = call.threads
     name = "log_softmax" if log else "softmax"
     meta = np.empty((0,) * x.ndim, call.result_dtype)
     if not call.split:
         block = functools.partial(_forward_block, func=func, axis=call.axes, dtype=dtype,
-                                  scale=scale, approx=bool(approx), strategy=strategy,
-                                  threads=threads)
+                                  scale=scale, approx=bool(approx), context=call.context)
         return da.map_blocks(block, call.x, *call.masks, dtype=call.result_dtype,
                              meta=meta, token=name)
     stats = call.statistics(name)
     x2, masks2 = call.reread(stats)
     block = functools.partial(_normalise_block, axis=call.axes, log=bool(log),
                               compute=call.compute_dtype, result=call.result_dtype,
-                              scale=scale, threads=threads)
+                              scale=scale, context=call.context)
     return da.map_blocks(block, x2, stats, *masks2, dtype=call.result_dtype, meta=meta,
                          token=f"{name}-normalise")
 
@@ -96,7 +95,7 @@ def logsumexp_stats(a, axis, *, keepdims=False, return_sign=False, where=None,
     NaN where it is NaN) if `return_sign`."""
     import dask.array as da
 
-    call = _Call(a, axis, None, None, where, scale)
+    call = _Call(a, axis, None, None, where, scale, None)
     stats = call.statistics("logsumexp")
     dtype = call.result_dtype
     meta = np.empty((0,) * a.ndim, dtype)
@@ -115,9 +114,11 @@ def logsumexp_stats(a, axis, *, keepdims=False, return_sign=False, where=None,
 
 class _Call:
     """A checked call on a Dask array: its dtypes, axes, where= aligned to x
-    (as a list of 0 or 1 Dask arrays), scale checked."""
+    (as a list of 0 or 1 Dask arrays), scale checked, and `context`: what the
+    chunks' functions take of the calling context, (the strategy: the call's
+    own or the context's, the thread count set for the context)."""
 
-    def __init__(self, x, axis, out, dtype, where, scale):
+    def __init__(self, x, axis, out, dtype, where, scale, strategy):
         if out is not None:
             raise TypeError("out= is not supported with a Dask array x: the result is a "
                             "new lazy Dask array (store it with dask.array.store or "
@@ -131,7 +132,7 @@ class _Call:
         self.scale = scale
         self.masks = [] if where is None else [_aligned_mask(where, x)]
         self.split = x.size > 0 and any(x.numblocks[a] > 1 for a in self.axes)
-        self.threads = requested_threads()
+        self.context = (requested_strategy(strategy), requested_threads())
 
     def statistics(self, name):
         """The statistics of every slice (a Dask array of STATS_DTYPE, x's
@@ -144,7 +145,7 @@ class _Call:
                        for i, c in enumerate(x.chunks))
         meta = np.empty((0,) * x.ndim, STATS_DTYPE)
         block = functools.partial(_stats_block, axis=axes, compute=self.compute_dtype,
-                                  scale=self.scale, threads=self.threads)
+                                  scale=self.scale, context=self.context)
         parts = da.map_blocks(block, x, *self.masks, chunks=chunks, dtype=STATS_DTYPE,
                               meta=meta, token=f"{name}-stats")
         return da.reduction(parts, _combine_blocks, _combine_blocks, combine=_combine_blocks,
@@ -186,23 +187,31 @@ def _aligned_mask(where, x):
 
 # --- what runs on each chunk (module-level functions: workers unpickle them) ---
 
-def _forward_block(block, mask=None, *, func, axis, dtype, scale, approx, strategy, threads):
+@contextlib.contextmanager
+def _calling(context):
+    """Run a chunk's function in the calling context (strategy, threads)
+    captured when the call was made."""
+    strategy, threads = context
+    with strategy_context(strategy), num_threads(threads):
+        yield
+
+
+def _forward_block(block, mask=None, *, func, axis, dtype, scale, approx, context):
     """The public softmax/log_softmax of one chunk whose slices are whole."""
-    with num_threads(threads):
-        return func(block, axis=axis, dtype=dtype, where=mask, scale=scale, approx=approx,
-                    strategy=strategy)
+    with _calling(context):
+        return func(block, axis=axis, dtype=dtype, where=mask, scale=scale, approx=approx)
 
 
-def _stats_block(block, mask=None, *, axis, compute, scale, threads):
+def _stats_block(block, mask=None, *, axis, compute, scale, context):
     """The statistics of the parts of the slices in one chunk, packed."""
-    with num_threads(threads):
+    with _calling(context):
         return _pack(slice_stats(block.astype(compute, copy=False), axis, where=mask,
                                  scale=scale))
 
 
-def _normalise_block(block, stats, mask=None, *, axis, log, compute, result, scale, threads):
+def _normalise_block(block, stats, mask=None, *, axis, log, compute, result, scale, context):
     """One output chunk from its x chunk and its slices' statistics."""
-    with num_threads(threads):
+    with _calling(context):
         y = normalise(block.astype(compute, copy=False), _unpack(stats), axis, log=log,
                       where=mask, scale=scale)
     return np.asarray(y).astype(result, copy=False)

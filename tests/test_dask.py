@@ -92,7 +92,7 @@ def test_is_dask_array():
 def test_matches_numpy(op, dtype, shape, chunks, axis, split):
     xn = data(shape, dtype)
     x = da.from_array(xn, chunks=chunks)
-    assert _dask._Call(x, axis, None, None, None, None).split == split
+    assert _dask._Call(x, axis, None, None, None, None, None).split == split
     y = OPS[op](x, axis=axis)
     check_lazy_result(y, x, np.dtype(dtype))
     got = y.compute(scheduler="threads")
@@ -235,16 +235,20 @@ def test_the_split_pass_reads_x_again_after_the_statistics():
     assert len(calls) == x.npartitions
 
 
-def test_strategy_is_captured_at_call_time(monkeypatch):
+@pytest.mark.parametrize("chunks", [(2, 9), (2, 4)], ids=["whole", "split"])
+def test_strategy_is_captured_at_call_time(monkeypatch, chunks):
     ran = spy_on_runs(monkeypatch)
-    x = da.from_array(data((6, 9)), chunks=(2, 9))
+    x = da.from_array(data((6, 9)), chunks=chunks)
     with pysoftmax.strategy("reference"):
         y = softmax(x)
     y.compute(scheduler="threads")
     assert ran and set(ran) == {"reference"}
     ran.clear()
     softmax(x, strategy="reference").compute(scheduler="threads")
-    assert set(ran) == {"reference"}
+    assert ran and set(ran) == {"reference"}
+    ran.clear()
+    softmax(x).compute(scheduler="threads")
+    assert "reference" not in ran
 
 
 def test_thread_count_is_captured_at_call_time(monkeypatch):
