@@ -2,17 +2,18 @@
 
 An array bigger than a quarter of the memory available here (MemAvailable of
 /proc/meminfo; or --dask-gb) is generated chunk by chunk (dask.array.random,
-a fixed seed, chunks of about 64 MB) and never held whole: its softmax along
-an axis whole in each chunk (one pass, our kernels on each chunk) and along
-an axis split across every chunk (two passes: each chunk's statistics, then
-the normalisation, the input generated again for the second) is reduced to
-a sum as it is computed, on Dask's threaded scheduler.  Reported for each:
-the time, the peak resident memory of the process while it ran (psutil,
-sampled; else getrusage's peak for the whole process), and, for comparison,
-the time of generating and summing the same array with no softmax, and the
-time per GB of the in-memory NumPy path (softmax of a NumPy array of
---dask-numpy-gb) on the same axes.  The sum of a softmax is the number of
-its slices: printed as a check that the results are right.
+a fixed seed, chunks of 64 MB, smaller for a small array) and never held
+whole.  Its softmax along the last axis whole in each chunk (one pass, our
+kernels on each chunk), along the last axis split across 4 chunks, and along
+the first axis, split across every chunk (two passes: each chunk's
+statistics, then the normalisation, the input generated again for the
+second), is reduced to a sum as it is computed, on Dask's threaded
+scheduler.  Reported for each: the time, the peak resident memory of the
+process while it ran (psutil, sampled; else getrusage's peak over the
+process's life), and, for comparison, the time of generating and summing the
+same array with no softmax, and the time per GiB of the in-memory NumPy path
+(softmax of a NumPy array of --dask-numpy-gb) on the same axes.  The sum of
+a softmax is the number of its slices: printed as a check of the results.
 
 Imports: _api, _timing (and dask, psutil when there).
 """
@@ -30,6 +31,7 @@ from ._timing import best_of_rounds
 
 CHUNK_BYTES = 64 << 20
 COLUMNS = 8192          # the length of each row; a chunk holds whole rows
+SPLIT = 4               # or a quarter of a row
 
 
 def available_memory():
@@ -98,15 +100,18 @@ def dask_bench(gb=None, numpy_gb=0.5, dtype="float64", op="softmax", progress=sy
         target = free / 4 * 1.1
     else:
         target = gb * 2**30
-    rows_per_chunk = max(1, CHUNK_BYTES // (COLUMNS * dtype.itemsize))
+    chunk_bytes = min(CHUNK_BYTES, target / 8)      # at least 8 chunks
+    rows_per_chunk = max(1, int(chunk_bytes // (COLUMNS * dtype.itemsize)))
     chunks_count = max(2, math.ceil(target / (rows_per_chunk * COLUMNS * dtype.itemsize)))
     shape = (rows_per_chunk * chunks_count, COLUMNS)
     nbytes = math.prod(shape) * dtype.itemsize
     fn = softmax if op == "softmax" else log_softmax
 
-    def array():
+    def array(split=1):
+        """x, in chunks of whole rows, or of 1/split of a row (as many bytes)."""
         rng = da.random.default_rng(2026)
-        return rng.random(shape, chunks=(rows_per_chunk, COLUMNS), dtype=dtype)
+        return rng.random(shape, chunks=(rows_per_chunk * split, COLUMNS // split),
+                          dtype=dtype)
 
     result = {"shape": list(shape), "chunks": [rows_per_chunk, COLUMNS], "dtype": dtype.name,
               "op": op, "bytes": nbytes, "available": free, "cases": {}}
@@ -116,16 +121,16 @@ def dask_bench(gb=None, numpy_gb=0.5, dtype="float64", op="softmax", progress=sy
         f"in {chunks_count} chunks of {rows_per_chunk}x{COLUMNS} "
         f"({rows_per_chunk * COLUMNS * dtype.itemsize / 2**20:.0f} MiB); memory available: "
         + (f"{free / 2**30:.2f} GiB" if free else "unknown"))
-    cases = {
-        "generate+sum (no softmax)": lambda x: x.sum(dtype=np.float64),
-        "axis=-1 (whole in each chunk)": lambda x: fn(x, axis=-1).sum(dtype=np.float64),
-        "axis=0 (split across every chunk)": lambda x: fn(x, axis=0).sum(dtype=np.float64),
+    cases = {   # name: (the array, the computation, the number of slices)
+        "generate+sum (no softmax)": (array(), lambda x: x, None),
+        "axis=-1 (whole in each chunk)": (array(), lambda x: fn(x, axis=-1), shape[0]),
+        f"axis=-1 (split across {SPLIT} chunks)": (array(SPLIT), lambda x: fn(x, axis=-1),
+                                                   shape[0]),
+        "axis=0 (split across every chunk)": (array(), lambda x: fn(x, axis=0), shape[1]),
     }
-    slices = {"axis=-1 (whole in each chunk)": shape[0], "axis=0 (split across every chunk)":
-              shape[1]}
-    for name, make in cases.items():
+    for name, (x, make, slices) in cases.items():
         say(f"{name}:")
-        total = make(array())
+        total = make(x).sum(dtype=np.float64)
         with PeakMemory() as peak, dask.config.set(scheduler="threads"):
             start = time.perf_counter()
             if progress:
@@ -136,8 +141,8 @@ def dask_bench(gb=None, numpy_gb=0.5, dtype="float64", op="softmax", progress=sy
             seconds = time.perf_counter() - start
         case = {"seconds": seconds, "peak_rss": peak.peak, "peak_whole_life": peak.whole_life,
                 "sum": value}
-        if op == "softmax" and name in slices:
-            case["check"] = abs(value - slices[name]) / slices[name]
+        if op == "softmax" and slices:
+            case["check"] = abs(value - slices) / slices
         result["cases"][name] = case
     result["numpy"] = _numpy_per_gb(fn, numpy_gb, dtype)
     return result

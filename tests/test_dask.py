@@ -18,7 +18,7 @@ from conftest import accuracy_bound, spy_on_runs
 from numpy.exceptions import AxisError
 
 import pysoftmax
-from pysoftmax import _dask, log_softmax, softmax
+from pysoftmax import _bench_dask, _dask, log_softmax, softmax
 
 da = pytest.importorskip("dask.array")
 
@@ -392,3 +392,22 @@ def test_distributed_cluster(client, op):
         np.where(wn, xn.astype(np.float64), -np.inf), axis=0), rtol=1e-6)
     # the chunks were computed by the workers, which imported pysoftmax
     assert all(client.run(lambda: "pysoftmax._dask" in sys.modules).values())
+
+
+def test_bench_dask_command(tmp_path):
+    """`pysoftmax bench --dask` on a small array: every case, checked sums."""
+    import json
+
+    run = subprocess.run([sys.executable, "-m", "pysoftmax", "bench", "--dask", "--dask-gb",
+                          "0.02", "--dask-numpy-gb", "0.01", "--json"], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["bytes"] >= 0.02 * 2**30
+    assert len(result["cases"]) == 4
+    for case in result["cases"].values():
+        assert case["seconds"] > 0 and case["peak_rss"] > 0
+        assert case.get("check", 0) < 1e-6
+    assert set(result["numpy"]["seconds_per_gib"]) == {"axis=-1", "axis=0"}
+    text = _bench_dask.format_report(result)
+    assert "axis=0 (split across every chunk)" in text and "peak RSS" in text
