@@ -40,6 +40,7 @@ Imports: _plan, _context, _slices (and dask, when called with a Dask array).
 """
 import contextlib
 import functools
+import math
 import sys
 
 import numpy as np
@@ -169,6 +170,9 @@ def _aligned_mask(where, x):
     never copied)."""
     import dask.array as da
 
+    if any(math.isnan(n) for n in x.shape):
+        raise ValueError("where= needs the chunk sizes of x, which Dask does not know "
+                         "(call x.compute_chunk_sizes() first)")
     w = where if is_dask_array(where) else np.asarray(where)
     if w.dtype != np.bool_:
         raise TypeError(f"where must be a boolean array, got dtype {w.dtype}")

@@ -291,6 +291,18 @@ def test_errors_are_raised_at_call_time():
         softmax(x, strategy="nope")
 
 
+def test_unknown_chunk_sizes():
+    xn = data((6, 9))
+    x = da.from_array(xn, chunks=(2, 4))
+    rows = xn[:, 0] > 0
+    y = x[da.from_array(rows, chunks=2)]         # chunks of unknown sizes (NaN)
+    assert np.isnan(y.shape[0])
+    for axis in (-1, 0):
+        assert_matches("softmax", softmax(y, axis=axis).compute(), softmax(xn[rows], axis=axis))
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        softmax(y, where=np.ones(9, bool))
+
+
 def test_approx_is_carried_to_the_chunks():
     xn = data((6, 9), np.float32)
     y = softmax(da.from_array(xn, chunks=(2, 9)), approx=True, strategy="vectorized")
