@@ -132,7 +132,7 @@ class _Call:
             _as_scale(scale, self.compute_dtype)        # TypeError now, not at compute
         self.scale = scale
         self.masks = [] if where is None else [_aligned_mask(where, x)]
-        self.split = x.size > 0 and any(x.numblocks[a] > 1 for a in self.axes)
+        self.split = x.size != 0 and any(x.numblocks[a] > 1 for a in self.axes)  # NaN: unknown
         self.context = (requested_strategy(strategy), requested_threads())
 
     def statistics(self, name):
