@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import scipy.special
 from conftest import accuracy_bound, spy_on_runs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.exceptions import AxisError
 
 import pysoftmax
@@ -133,6 +135,40 @@ def test_dtypes(op, dtype, result, chunks):
     expected = OPS[op](xn, dtype=result)
     assert y.dtype == expected.dtype
     assert_matches(op, y.compute(), expected)
+
+
+@st.composite
+def chunked_calls(draw):
+    """(x, chunks, axis, where, scale): 1-D to 3-D, any chunking, any axes,
+    values far apart or close, a mask broadcast or not, a scale or not."""
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 12), min_size=ndim, max_size=ndim)))
+    chunks = tuple(draw(st.integers(1, n)) for n in shape)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    x = (rng.standard_normal(shape) * draw(st.sampled_from([1.0, 30.0, 1e3]))).astype(dtype)
+    axes = draw(st.sampled_from([None, "one", "several"]))
+    if axes == "one":
+        axis = draw(st.integers(-ndim, ndim - 1))
+    elif axes == "several":
+        axis = tuple(draw(st.sets(st.integers(0, ndim - 1), min_size=1)))
+    else:
+        axis = None
+    where = None
+    if draw(st.booleans()):
+        mshape = tuple(1 if draw(st.booleans()) else n for n in shape)
+        where = rng.random(mshape) < draw(st.sampled_from([0.2, 0.9]))
+    scale = draw(st.sampled_from([None, 0.125, -3.0]))
+    return x, chunks, axis, where, scale
+
+
+@settings(max_examples=60)
+@given(call=chunked_calls(), op=st.sampled_from(sorted(OPS)))
+def test_any_chunking_matches_numpy(call, op):
+    x, chunks, axis, where, scale = call
+    y = OPS[op](da.from_array(x, chunks=chunks), axis=axis, where=where, scale=scale)
+    assert_matches(op, y.compute(scheduler="sync"), OPS[op](x, axis=axis, where=where,
+                                                          scale=scale))
 
 
 MASKS = {
