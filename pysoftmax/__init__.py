@@ -1,11 +1,11 @@
-"""pysoftmax: fast, correct softmax and log_softmax of NumPy arrays on CPUs.
+"""pysoftmax: fast, correct softmax, log_softmax and logsumexp of NumPy arrays on CPUs.
 
 >>> import numpy as np
 >>> from pysoftmax import softmax
 >>> softmax(np.zeros(4, dtype=np.float32))
 array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 
-The public API, gathered from the modules that define it: _api (the
+The public API, gathered from the modules that define it: _api and _logsumexp (the
 functions), _context and _config (the configuration), dispatch (the table).
 """
 
@@ -33,10 +33,11 @@ from . import (
 from ._api import log_softmax, log_softmax_grad, softmax, softmax_grad
 from ._config import available_strategies, get_config, set_result_pool
 from ._context import num_threads, set_num_threads, set_strategy, strategy
+from ._logsumexp import logsumexp
 from ._version import __version__ as __version__
 
 __all__ = [
-    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "dispatch",
+    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "logsumexp", "dispatch",
     "set_strategy", "strategy", "available_strategies", "get_config",
     "set_num_threads", "num_threads", "set_result_pool",
 ]

@@ -48,8 +48,9 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
     ----------
     x, axis, dtype, where, scale, approx, strategy
         As for `pysoftmax.softmax`.
-    op : {'softmax', 'log_softmax'}
-        The function whose call is explained.
+    op : {'softmax', 'log_softmax', 'logsumexp'}
+        The function whose call is explained (logsumexp: its `axis`, `where`
+        and `scale`; pass axis=None for its default).
 
     Returns
     -------
@@ -67,8 +68,8 @@ def explain(x, axis=-1, *, op="softmax", dtype=None, where=None, scale=None, app
     ...     dispatch.explain(np.zeros((4096, 4096), np.float32)).threads
     16
     """
-    if op not in ("softmax", "log_softmax"):
-        raise ValueError(f"op must be 'softmax' or 'log_softmax', not {op!r}")
+    if op not in ("softmax", "log_softmax", "logsumexp"):
+        raise ValueError(f"op must be 'softmax', 'log_softmax' or 'logsumexp', not {op!r}")
     problem = plan_forward(op, x, axis, dtype, where, scale, approx).problem
     requested = requested_strategy(strategy)
     table = active()

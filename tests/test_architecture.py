@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 # The layering, lowest first: each module imports only modules before it.
 LAYERS = [
     "pysoftmax._version",               # __version__
+    "pysoftmax._weighted",              # logsumexp with weights, array-API operations only
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
     "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
@@ -42,6 +43,7 @@ LAYERS = [
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._dask",                  # Dask arrays, lazily (imports Dask only when given one)
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
+    "pysoftmax._logsumexp",             # logsumexp: _slices' statistics, or _weighted
     "pysoftmax._explain",               # explain -> Explanation
     "pysoftmax._config",                # get_config, available_strategies
     "pysoftmax._timing",                # rounds of best-of-n timing

@@ -22,7 +22,8 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
                                     "pysoftmax._context", "pysoftmax._problem",
                                     "pysoftmax._table", "pysoftmax._select",
                                     "pysoftmax._explain", "pysoftmax.dispatch",
-                                    "pysoftmax._slices"])
+                                    "pysoftmax._slices", "pysoftmax._logsumexp",
+                                    "pysoftmax._weighted"])
 def test_docstring_examples(module):
     result = doctest.testmod(__import__(module, fromlist=["_"]),
                              optionflags=doctest.NORMALIZE_WHITESPACE)
