@@ -36,7 +36,8 @@ chunk.  With the axes split, `approx` and the strategy are not used
 This module never imports Dask at import time: `is_dask_array` looks at
 sys.modules, and Dask is imported only to build the graph of a Dask array.
 
-Imports: _plan, _context, _slices (and dask, when called with a Dask array).
+Imports: _plan, _context, _slices, _weighted (and dask, when called with a Dask
+array).
 """
 import contextlib
 import functools
@@ -49,6 +50,10 @@ from ._context import num_threads, requested_strategy, requested_threads
 from ._context import strategy as strategy_context
 from ._plan import _as_scale, _normalize_axes, _result_dtype, work_dtype
 from ._slices import SliceStats, combine, log_sum, normalise, slice_stats
+from ._weighted import logsumexp_weighted
+
+_OUT_REFUSED = ("out= is not supported with a Dask array: the result is a new lazy Dask "
+                "array (store it with dask.array.store, or compute it)")
 
 # The statistics of a chunk's slices, as one array (the fields of SliceStats).
 STATS_DTYPE = np.dtype([(name, np.float64) for name in SliceStats._fields])
@@ -89,26 +94,86 @@ def forward(func, x, axis, *, log, out=None, dtype=None, where=None, scale=None,
                          token=f"{name}-normalise")
 
 
-def logsumexp_stats(a, axis, *, keepdims=False, return_sign=False, where=None,
-                    scale=None):
-    """logsumexp of the Dask array `a` (without weights), lazily: a Dask
-    array, and its sign (1.0 where the sum is positive, 0.0 where it is 0,
-    NaN where it is NaN) if `return_sign`."""
+def logsumexp(func, a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None,
+              scale=None, out=None):
+    """logsumexp of the Dask array `a` (or with Dask weights `b`), lazily: a
+    Dask array, and its sign if `return_sign` (as `pysoftmax.logsumexp`:
+    1, 0 for a zero sum, NaN for NaN; -1 for empty input, as SciPy).
+    `func` is the public logsumexp, applied to each chunk when no reduced
+    axis is split across chunks.  With `b`: the array-API formula of
+    _weighted on dask.array (it reads a and b more than once)."""
     import dask.array as da
 
+    if out is not None:
+        raise TypeError(_OUT_REFUSED)
+    a = a if is_dask_array(a) else da.asarray(a)
+    if np.dtype(a.dtype).kind == "c":
+        raise TypeError(f"logsumexp of complex input (dtype {a.dtype}) is not supported")
+    if a.ndim == 0:
+        a = a.reshape((1,))             # as SciPy: a 0-d input is a 1-d one
+    if b is not None:
+        return _weighted(a, axis, b, keepdims, return_sign, where, scale)
     call = _Call(a, axis, None, None, where, scale, None)
-    stats = call.statistics("logsumexp")
-    dtype = call.result_dtype
+    dtype, axes = call.result_dtype, call.axes
     meta = np.empty((0,) * a.ndim, dtype)
-    value = da.map_blocks(functools.partial(_log_sum_block, dtype=dtype), stats,
-                          dtype=dtype, meta=meta, token="logsumexp")
+    if call.split:
+        value = da.map_blocks(functools.partial(_log_sum_block, dtype=dtype),
+                              call.statistics("logsumexp"), dtype=dtype, meta=meta,
+                              token="logsumexp")
+    else:
+        chunks = tuple((1,) if i in axes else c for i, c in enumerate(a.chunks))
+        block = functools.partial(_logsumexp_block, func=func, axis=axes, scale=scale,
+                                  context=call.context)
+        value = da.map_blocks(block, a, *call.masks, chunks=chunks, dtype=dtype, meta=meta,
+                              token="logsumexp")
     results = [value]
     if return_sign:
-        results.append(da.map_blocks(functools.partial(_sign_block, dtype=dtype), stats,
-                                     dtype=dtype, meta=meta, token="logsumexp-sign"))
+        results.append(value.map_blocks(_sign_of_log_sum, empty=a.size == 0, dtype=dtype,
+                                        meta=meta, token="logsumexp-sign"))
     if not keepdims:
-        results = [r.squeeze(axis=call.axes) for r in results]
+        results = [r.squeeze(axis=axes) for r in results]
     return tuple(results) if return_sign else results[0]
+
+
+def _weighted(a, axis, b, keepdims, return_sign, where, scale):
+    """logsumexp with weights, lazily: _weighted's array-API formula on
+    dask.array (where= as zero weights, scale= multiplied in, float16 and
+    bfloat16 computed in float32, as pysoftmax.logsumexp)."""
+    import dask.array as da
+
+    w = b if is_dask_array(b) else da.asarray(np.asarray(b))
+    if np.dtype(w.dtype).kind == "c":
+        raise TypeError(f"logsumexp of complex weights (dtype {w.dtype}) is not supported")
+    try:
+        common = np.result_type(a.dtype, w.dtype)
+    except TypeError:                   # bfloat16 with another dtype: a's
+        common = a.dtype
+    result_dtype = _result_dtype(np.dtype(common), None)
+    compute = work_dtype(result_dtype)
+    x, w = da.broadcast_arrays(a.astype(compute), w.astype(compute))
+    if where is not None:
+        w = da.where(_aligned_mask(where, x), w, compute.type(0))
+    if scale is not None:
+        x = x * _as_scale(scale, compute)
+    result = logsumexp_weighted(_DaskNamespace(da), x, w, axis, keepdims, return_sign)
+    if not return_sign:
+        return result.astype(result_dtype)
+    return tuple(r.astype(result_dtype) for r in result)
+
+
+class _DaskNamespace:
+    """dask.array as an array-API namespace for _weighted: the module, with
+    the array-API function it lacks (astype)."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    @staticmethod
+    def astype(a, dtype):
+        return a.astype(dtype)
 
 
 # --- the call, checked, and its graph ---
@@ -121,9 +186,7 @@ class _Call:
 
     def __init__(self, x, axis, out, dtype, where, scale, strategy):
         if out is not None:
-            raise TypeError("out= is not supported with a Dask array x: the result is a "
-                            "new lazy Dask array (store it with dask.array.store or "
-                            "compute it)")
+            raise TypeError(_OUT_REFUSED)
         self.x = x
         self.result_dtype = _result_dtype(np.dtype(x.dtype), dtype)
         self.compute_dtype = work_dtype(self.result_dtype)
@@ -237,14 +300,24 @@ def _combine_blocks(parts, axis=None, keepdims=None):
     return _pack(combine(flat, axis))
 
 
+def _logsumexp_block(block, mask=None, *, func, axis, scale, context):
+    """The public logsumexp of one chunk whose slices are whole (reduced
+    axes kept)."""
+    with _calling(context):
+        return np.asarray(func(block, axis=axis, keepdims=True, where=mask, scale=scale))
+
+
 def _log_sum_block(stats, *, dtype):
+    """logsumexp of each slice from its statistics, in `dtype`."""
     with np.errstate(over="ignore"):
         return np.asarray(log_sum(_unpack(stats))).astype(dtype)
 
 
-def _sign_block(stats, *, dtype):
-    s = stats["ones"] + stats["others"]
-    return np.sign(s).astype(dtype)
+def _sign_of_log_sum(value, *, empty):
+    """The sign of a sum of exponentials from its log: sign(exp(value)) (1,
+    0 for -inf, NaN for NaN); -1 for an empty input (SciPy's)."""
+    with np.errstate(over="ignore"):
+        return np.sign(value if empty else np.exp(value))
 
 
 def _pack(stats):

@@ -348,40 +348,102 @@ def test_approx_is_carried_to_the_chunks():
 # --- logsumexp ---
 
 def logsumexp(*args, **kwargs):
-    return _dask.logsumexp_stats(*args, **kwargs)
+    return pysoftmax.logsumexp(*args, **kwargs)
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, chunks, axis, split", CASES, ids=IDS)
-def test_logsumexp_matches_scipy(shape, chunks, axis, split, keepdims):
-    xn = data(shape)
-    xn.flat[0] = 1e3                    # one term dominates: accurate at the max
+def test_logsumexp_matches_numpy_and_scipy(shape, chunks, axis, split, dtype, keepdims):
+    xn = data(shape, dtype)
+    xn.flat[0] = 80                     # one term dominates: accurate at the max
     x = da.from_array(xn, chunks=chunks)
     calls = []
     counted_x = x.map_blocks(counted(calls), dtype=x.dtype, meta=np.empty((0,) * x.ndim))
     value, sign = logsumexp(counted_x, axis, keepdims=keepdims, return_sign=True)
     assert calls == []
-    expected, expected_sign = scipy.special.logsumexp(xn, axis=axis, keepdims=keepdims,
-                                                      return_sign=True)
-    assert value.shape == np.shape(expected) and value.dtype == np.float64
-    got = value.compute(scheduler="threads")
-    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
-    np.testing.assert_array_equal(sign.compute(), expected_sign)
+    expected, expected_sign = logsumexp(xn, axis=axis, keepdims=keepdims, return_sign=True)
+    assert value.shape == np.shape(expected) and value.dtype == expected.dtype
+    assert isinstance(value._meta, np.ndarray) and value._meta.dtype == dtype
+    got, got_sign = value.compute(scheduler="threads"), sign.compute(scheduler="threads")
+    if split:
+        assert_matches("log_softmax", got, np.asarray(expected))   # the log bounds
+    else:                               # the same row kernels on each chunk
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got_sign, expected_sign)
+    reference = scipy.special.logsumexp(xn.astype(np.float64), axis=axis, keepdims=keepdims)
+    assert_matches("log_softmax", got, np.asarray(reference).astype(dtype))
 
 
-def test_logsumexp_where_scale_and_non_finite():
-    xn = data((6, 9), np.float32)
+@pytest.mark.parametrize("chunks", [(3, 9), (3, 4)], ids=["whole", "split"])
+def test_logsumexp_where_scale_and_non_finite(chunks):
+    xn = data((8, 9), np.float32)
     xn[0, 3] = np.nan
     xn[1] = -np.inf
     xn[2, 5] = np.inf
-    where = np.random.default_rng(1).random((6, 9)) < 0.7
+    xn[4, 1] = -np.inf
+    where = np.random.default_rng(1).random((8, 9)) < 0.7
     where[3] = False
-    x = da.from_array(xn, chunks=(3, 4))
-    got = logsumexp(x, -1, where=where, scale=0.5).compute()
-    assert got.dtype == np.float32
-    expected = scipy.special.logsumexp(np.where(where, 0.5 * xn.astype(np.float64), -np.inf),
-                                       axis=-1)
-    np.testing.assert_allclose(got, expected.astype(np.float32), rtol=1e-6)
+    x = da.from_array(xn, chunks=chunks)
+    for kwargs in ({}, {"where": where, "scale": 0.5}, {"where": da.from_array(where, 4)}):
+        got, sign = logsumexp(x, -1, return_sign=True, **kwargs)
+        kwargs = {k: where if k == "where" else v for k, v in kwargs.items()}
+        expected, expected_sign = logsumexp(xn, -1, return_sign=True, **kwargs)
+        assert got.dtype == np.float32
+        assert_matches("log_softmax", got.compute(), expected)
+        np.testing.assert_array_equal(sign.compute(), expected_sign)
+
+
+# _weighted's errstate covers the building of the graph, not its computing:
+# the formula's 0/0 and log(0) of zero weights and negative sums warn then.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("weights", ["numpy", "dask"])
+@pytest.mark.parametrize("chunks", [(3, 9), (3, 4)], ids=["whole", "split"])
+def test_logsumexp_weights(weights, chunks):
+    rng = np.random.default_rng(2)
+    xn = data((6, 9))
+    bn = rng.standard_normal((6, 9))
+    bn[0] = np.abs(bn[0])
+    bn[1, :] = 0
+    where = rng.random(9) < 0.8
+    x = da.from_array(xn, chunks=chunks)
+    b = bn if weights == "numpy" else da.from_array(bn, chunks=(2, 5))
+    for kwargs in ({}, {"where": where, "scale": 1.5}):
+        for axis in (-1, 0, None):
+            got, sign = logsumexp(x, axis, b=b, return_sign=True, **kwargs)
+            assert isinstance(got, da.Array) and isinstance(sign, da.Array)
+            expected, expected_sign = logsumexp(xn, axis, b=bn, return_sign=True, **kwargs)
+            np.testing.assert_allclose(got.compute(), expected, rtol=1e-12)
+            np.testing.assert_array_equal(sign.compute(), expected_sign)
+    got = logsumexp(x, -1, b=b).compute()          # a negative sum: NaN, as SciPy
+    np.testing.assert_array_equal(got, scipy.special.logsumexp(xn, -1, b=bn))
+    # a Dask b with a NumPy a gives a Dask result too
+    assert isinstance(logsumexp(xn, -1, b=da.from_array(bn, chunks=3)), da.Array)
+
+
+def test_logsumexp_errors_and_zero_dimensional():
+    x = da.from_array(data((6, 9)), chunks=(2, 4))
+    with pytest.raises(TypeError, match="out= is not supported with a Dask array"):
+        logsumexp(x, -1, out=np.empty(6))
+    with pytest.raises(TypeError, match="complex"):
+        logsumexp(x.astype(complex))
+    with pytest.raises(AxisError):
+        logsumexp(x, 2)
+    value = logsumexp(da.from_array(np.float64(3.0)))
+    assert value.shape == () and value.compute() == 3.0
+    value, sign = logsumexp(da.zeros((0, 3), chunks=2), axis=0, return_sign=True)
+    expected, expected_sign = logsumexp(np.zeros((0, 3)), axis=0, return_sign=True)
+    np.testing.assert_array_equal(value.compute(), expected)      # -inf
+    np.testing.assert_array_equal(sign.compute(), expected_sign)  # -1, as SciPy
+
+
+@pytest.mark.parametrize("chunks, split", [((2, 9), False), ((2, 4), True)])
+def test_one_pass_when_each_slice_is_in_one_chunk(chunks, split):
+    """No statistics, no combining tree where the chunks hold whole slices."""
+    x = da.from_array(data((6, 9)), chunks=chunks)
+    for y in (softmax(x), log_softmax(x, where=np.ones(9, bool)), logsumexp(x, -1)):
+        combining = [name for name in y.dask.layers if "-combine" in name]
+        assert bool(combining) == split
 
 
 # --- a real cluster: two worker processes on loopback ---
@@ -436,8 +498,7 @@ def test_distributed_cluster(client, op):
         kwargs = {k: wn if k == "where" else v for k, v in kwargs.items()}
         assert_matches(op, got, OPS[op](xn, axis=axis, **kwargs))
     lse, = compute_on(client, logsumexp(x, 0, where=where))
-    np.testing.assert_allclose(lse, scipy.special.logsumexp(
-        np.where(wn, xn.astype(np.float64), -np.inf), axis=0), rtol=1e-6)
+    assert_matches("log_softmax", lse, logsumexp(xn, 0, where=wn))
     # the chunks were computed by the workers, which imported pysoftmax
     assert all(client.run(lambda: "pysoftmax._dask" in sys.modules).values())
 
