@@ -8,14 +8,15 @@ kernels on each chunk), along the last axis split across 4 chunks, and along
 the first axis, split across every chunk (two passes: each chunk's
 statistics, then the normalisation, the input generated again for the
 second), is reduced to a sum as it is computed, on Dask's threaded
-scheduler.  Reported for each: the time, the peak resident memory of the
-process while it ran (psutil, sampled; else getrusage's peak over the
-process's life), and, for comparison, the time of generating and summing the
-same array with no softmax, and the time per GiB of the in-memory NumPy path
-(softmax of a NumPy array of --dask-numpy-gb) on the same axes.  The sum of
-a softmax is the number of its slices: printed as a check of the results.
+scheduler; so is its logsumexp along the first axis (one pass).  Reported
+for each: the time, the peak resident memory of the process while it ran
+(psutil, sampled; else getrusage's peak over the process's life), and, for
+comparison, the time of generating and summing the same array with no
+softmax, and the time per GiB of the in-memory NumPy path (softmax of a
+NumPy array of --dask-numpy-gb) on the same axes.  The sum of a softmax is
+the number of its slices: printed as a check of the results.
 
-Imports: _api, _timing (and dask, psutil when there).
+Imports: _api, _logsumexp, _timing (and dask, psutil when there).
 """
 import math
 import os
@@ -27,6 +28,7 @@ import time
 import numpy as np
 
 from ._api import log_softmax, softmax
+from ._logsumexp import logsumexp
 from ._timing import best_of_rounds
 
 CHUNK_BYTES = 64 << 20
@@ -127,6 +129,7 @@ def dask_bench(gb=None, numpy_gb=0.5, dtype="float64", op="softmax", progress=sy
         f"axis=-1 (split across {SPLIT} chunks)": (array(SPLIT), lambda x: fn(x, axis=-1),
                                                    shape[0]),
         "axis=0 (split across every chunk)": (array(), lambda x: fn(x, axis=0), shape[1]),
+        "logsumexp, axis=0 (split)": (array(), lambda x: logsumexp(x, axis=0), None),
     }
     for name, (x, make, slices) in cases.items():
         say(f"{name}:")

@@ -3,7 +3,8 @@
 A call with a Dask array returns a Dask array: nothing is computed until the
 caller computes it, chunk by chunk, on whatever scheduler they use (threads,
 processes, a dask.distributed cluster), so an array larger than memory is
-computed out of core.  The result has x's chunks.
+computed out of core.  The result has x's chunks (logsumexp: x's chunks
+but along the reduced axes).
 
 - The reduced axes not split across chunks (each slice in one chunk): one
   blockwise pass, the public function (softmax, log_softmax, logsumexp)
@@ -15,9 +16,10 @@ computed out of core.  The result has x's chunks.
   as (ones, others)); the statistics are combined in a tree (dask's
   reduction, `combine`: M = max m_i, s = sum s_i exp(m_i - M)), and one more
   blockwise pass computes each output chunk from its x chunk and its slices'
-  statistics (`normalise`; logsumexp: `log_sum`).  No rechunking.  The split
-  (m, r, ones, others) is kept to the end, so log_softmax and logsumexp stay
-  accurate at the max.  x is read twice: the second pass reads a copy of
+  statistics (`normalise`; logsumexp: `log_sum` of the statistics, no second
+  pass).  No rechunking.  The split (m, r, ones, others) is kept to the end,
+  so log_softmax and logsumexp stay accurate at the max.  softmax reads x
+  twice: the second pass reads a copy of
   x's graph that starts only once every statistic is known (dask's
   graph_manipulation.bind), so that no chunk of x is held in memory between
   the passes; an x whose chunks are expensive to compute is computed twice
@@ -30,8 +32,9 @@ float64), shaped like x with the reduced axes of size 1 per chunk.
 shape and chunks; `scale=`, `dtype=`, `approx=`, the strategy (the call's
 own or the one set for the calling context when the call is made) and the
 thread count set for the calling context (`num_threads`) are carried to every
-chunk.  With the axes split, `approx` and the strategy are not used
-(the statistics and normalisation are exact, within the bounds of approx).
+chunk.  With the axes split, `approx` is not used (the statistics and the
+normalisation are exact, within the bounds of approx).  logsumexp with
+weights `b` is _weighted's array-API formula on dask.array.
 
 This module never imports Dask at import time: `is_dask_array` looks at
 sys.modules, and Dask is imported only to build the graph of a Dask array.

@@ -513,7 +513,7 @@ def test_bench_dask_command(tmp_path):
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["bytes"] >= 0.02 * 2**30
-    assert len(result["cases"]) == 4
+    assert len(result["cases"]) == 5
     for case in result["cases"].values():
         assert case["seconds"] > 0 and case["peak_rss"] > 0
         assert case.get("check", 0) < 1e-6
