@@ -284,7 +284,7 @@ def _main(argv):
                    help="dtype of the inputs (default: %(default)s)")
     b.add_argument("--threads", type=_positive, nargs="+", default=[1],
                    help="thread counts, one table each (default: 1)")
-    b.add_argument("--op", choices=["softmax", "log_softmax"], default="softmax",
+    b.add_argument("--op", choices=["softmax", "log_softmax", "logsumexp"], default="softmax",
                    help="the operation to time (default: %(default)s)")
     b.add_argument("--rounds", type=_positive, default=7,
                    help="rounds of best-of-n timing per case; the median is reported "
@@ -308,6 +308,8 @@ def _main(argv):
     args = parser.parse_args(argv)
     if args.command == "tune" and args.budget <= 0:
         parser.error("--budget must be positive")
+    if args.command == "bench" and args.features and args.op == "logsumexp":
+        parser.error("--features times softmax and log_softmax, not logsumexp")
     if args.command == "bench" and args.plot:
         try:
             import matplotlib  # noqa: F401

@@ -8,7 +8,12 @@ round so that the machine's drift hits them alike, each round keeps its best
 time per call, and the result is the median over rounds.  Ratios are what to
 read: absolute times on a shared machine vary from run to run.
 
-Imports: _api, _context, _plan, _timing, strategies.
+`--op logsumexp` times `logsumexp` (its peers: the NumPy max/exp/sum
+sequence, scipy.special.logsumexp, torch.logsumexp, ONNX's ReduceLogSumExp)
+against the same memcpy of its input's bytes: it writes no output, so it
+can approach a read of the input.
+
+Imports: _api, _logsumexp, _context, _plan, _timing, strategies.
 """
 import sys
 
@@ -16,6 +21,8 @@ import numpy as np
 
 from ._api import log_softmax, softmax
 from ._context import num_threads
+from ._context import strategy as _strategy
+from ._logsumexp import logsumexp
 from ._plan import plan_forward
 from ._timing import best_of_rounds
 from .strategies import STRATEGIES, status
@@ -50,6 +57,12 @@ def default_strategies():
 
 def _numpy_peer(op, x, axis):
     """The NumPy op sequence (what most code writes)."""
+    if op == "logsumexp":
+        def lse():
+            m = x.max(axis=axis, keepdims=True)
+            return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
+        return lse
+
     def softmax():
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
@@ -63,7 +76,8 @@ def _numpy_peer(op, x, axis):
 
 def _scipy_peer(op, x, axis):
     import scipy.special
-    f = scipy.special.softmax if op == "softmax" else scipy.special.log_softmax
+    f = {"softmax": scipy.special.softmax, "log_softmax": scipy.special.log_softmax,
+         "logsumexp": scipy.special.logsumexp}[op]
     return lambda: f(x, axis=axis)
 
 
@@ -71,7 +85,8 @@ def _torch_peer(op, x, axis, threads):
     import torch
     torch.set_num_threads(threads)
     t = torch.from_numpy(x)
-    f = torch.softmax if op == "softmax" else torch.log_softmax
+    f = {"softmax": torch.softmax, "log_softmax": torch.log_softmax,
+         "logsumexp": torch.logsumexp}[op]
     return lambda: f(t, dim=axis)
 
 
@@ -81,10 +96,16 @@ def _onnxruntime_peer(op, x, axis, threads):
 
     elem = {np.dtype(np.float32): TensorProto.FLOAT,
             np.dtype(np.float64): TensorProto.DOUBLE}[x.dtype]
-    node = helper.make_node("Softmax" if op == "softmax" else "LogSoftmax", ["x"], ["y"], axis=axis)
+    if op == "logsumexp":
+        node = helper.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[axis], keepdims=0)
+        y_shape = tuple(n for i, n in enumerate(x.shape) if i != axis % x.ndim)
+    else:
+        node = helper.make_node("Softmax" if op == "softmax" else "LogSoftmax", ["x"], ["y"],
+                                axis=axis)
+        y_shape = x.shape
     graph = helper.make_graph([node], "softmax",
                               [helper.make_tensor_value_info("x", elem, x.shape)],
-                              [helper.make_tensor_value_info("y", elem, x.shape)])
+                              [helper.make_tensor_value_info("y", elem, y_shape)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = min(model.ir_version, 9)
     options = onnxruntime.SessionOptions()
@@ -121,8 +142,12 @@ def candidates(op, x, axis, strategies, peers, threads):
     peer returns.  'auto_out' is the same call writing into a given `out=`,
     and so is each forced strategy (the kernels compared with each other).
     """
-    fn = softmax if op == "softmax" else log_softmax
-    out = np.empty(x.shape, x.dtype)
+    if op == "logsumexp":
+        fn = _forced_logsumexp
+        out = np.empty(np.delete(x.shape, axis % x.ndim), x.dtype)
+    else:
+        fn = softmax if op == "softmax" else log_softmax
+        out = np.empty(x.shape, x.dtype)
     problem = plan_forward(op, x, axis, None).problem
     calls, skipped = {}, {}
     for name in strategies:
@@ -145,6 +170,15 @@ def candidates(op, x, axis, strategies, peers, threads):
     copy_out = np.empty_like(x)
     calls["memcpy"] = lambda: np.copyto(copy_out, x)
     return calls, skipped
+
+
+def _forced_logsumexp(x, axis, out=None, strategy=None):
+    """logsumexp(x, axis, out=out), with `strategy` forced if given (logsumexp,
+    a drop-in for SciPy's, has no strategy= argument: the context does it)."""
+    if strategy is None:
+        return logsumexp(x, axis=axis, out=out)
+    with _strategy(strategy):
+        return logsumexp(x, axis=axis, out=out)
 
 
 def bench(cases=None, dtype="float32", threads=1, op="softmax", strategies=None, peers=PEERS,

@@ -57,7 +57,7 @@ def plan_forward(op, x, axis, dtype, where=None, scale=None, approx=False, last=
     """The Plan of softmax or log_softmax (`op`; or 'logsumexp', the
     statistics of the slices) of `x`; TypeError, ValueError or AxisError for
     a bad argument.  last: bring the reduced axes last (kind "last"), as
-    masked calls and 'logsumexp' always are."""
+    masked calls always are."""
     x = _as_array(x)
     result_dtype = _result_dtype(x.dtype, dtype)
     compute_dtype = work_dtype(result_dtype)
@@ -68,7 +68,7 @@ def plan_forward(op, x, axis, dtype, where=None, scale=None, approx=False, last=
         raise TypeError(f"approx must be True or False, got {type(approx).__name__}")
     if x.size == 0:
         return Plan((x,), result_dtype, None, None, mask, s)
-    last = last or mask is not None or op == "logsumexp"
+    last = last or mask is not None
     perm, kind, shape = _canonical(x.shape, axes, last=last)
     problem = Problem(op, compute_dtype, kind, shape, mask is not None, s is not None,
                       bool(approx))

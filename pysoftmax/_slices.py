@@ -34,10 +34,11 @@ times a large scale) are not supported: their m is +-inf as for an infinite x.
 
 The statistics and the outputs are computed by the `vectorized` kernels
 (src/slices_body.h: the rows kernel's max and split-sum passes, no output
-written; and its finishing pass from given statistics), or by the
-`reference` strategy's NumPy for the dtypes those lack (long double, in
-float64).  The slices are brought to the last axis first (a copy for a
-non-last axis: the column kernel has no statistics entry point yet).
+written, and a columns kernel of the same for a non-last axis; the rows
+kernel's finishing pass from given statistics), or by the `reference`
+strategy's NumPy for the dtypes those lack (long double, in float64).  With
+where=, and always for `normalise`, the reduced axes are brought last first
+(a copy when they are not last: normalise has no columns kernel yet).
 `slice_stats` goes through dispatch (op 'logsumexp': `select`, so
 `pysoftmax.strategy` applies to it); `normalise` takes `reference` when that
 strategy is asked for, else `vectorized`.

@@ -12,13 +12,13 @@ sum gives -inf with sign 0; where that formula is not finite (infinite or
 NaN a or b, all -inf), the direct log(sum(b * exp(a))) decides, as the C
 standard's exp and log do.  Empty input gives -inf (sign -1, as SciPy).
 
-Imports nothing of pysoftmax; numpy only for its warning control and errors.
+Imports: _plan (its check of `axis`; numpy, nothing heavy).
 """
 import math
-import operator
 
 import numpy as np
-from numpy.exceptions import AxisError
+
+from ._plan import _normalize_axes
 
 __all__ = ["logsumexp_weighted"]
 
@@ -48,21 +48,6 @@ def _promote(xp, a, b):
     if a.ndim == 0:
         a, b = xp.reshape(a, (1,)), xp.reshape(b, (1,))
     return a, b
-
-
-def _axes(axis, ndim):
-    """The reduced axes as a sorted tuple of non-negative ints, as NumPy checks them."""
-    if axis is None:
-        return tuple(range(ndim))
-    result = []
-    for i in axis if isinstance(axis, tuple) else (axis,):
-        i = operator.index(i)
-        if not -ndim <= i < ndim:
-            raise AxisError(i, ndim)
-        result.append(i % ndim)
-    if len(set(result)) != len(result):
-        raise ValueError(f"repeated axis in {axis!r}")
-    return tuple(sorted(result))
 
 
 def _shifted(xp, a, b, axes, return_sign):
@@ -99,7 +84,7 @@ def logsumexp_weighted(xp, a, b, axis=None, keepdims=False, return_sign=False):
     nan
     """
     a, b = _promote(xp, a, b)
-    axes = _axes(axis, a.ndim)
+    axes = _normalize_axes(axis, a.ndim)
     size = math.prod(a.shape)
     with np.errstate(all="ignore"):
         if size == 0:

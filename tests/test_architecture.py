@@ -20,11 +20,11 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pysoftmax"
 # The layering, lowest first: each module imports only modules before it.
 LAYERS = [
     "pysoftmax._version",               # __version__
-    "pysoftmax._weighted",              # logsumexp with weights, array-API operations only
     "pysoftmax._openmp",                # compiled: thread defaults, forked children
     "pysoftmax._pool",                  # compiled: the result pool (large results' memory)
     "pysoftmax._problem",               # Problem: a call in canonical form
     "pysoftmax._plan",                  # argument checks -> Plan
+    "pysoftmax._weighted",              # logsumexp with weights, array-API operations only
     "pysoftmax.strategies._common",     # what the compiled strategies share
     "pysoftmax.strategies._kernels",    # compiled: the one owner of the C kernels and their ISA
     "pysoftmax.strategies._vectorized",  # compiled drivers

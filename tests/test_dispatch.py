@@ -252,7 +252,10 @@ def test_explain(tmp_path):
         assert dispatch.explain(x).strategy == "reference"
     assert dispatch.explain(np.zeros((0, 3))).problem is None
     with pytest.raises(ValueError, match="op must be"):
-        dispatch.explain(x, op="logsumexp")
+        dispatch.explain(x, op="softmax_grad")
+    assert dispatch.explain(x, op="logsumexp").problem.op == "logsumexp"   # no table rows
+    with pytest.raises(ValueError, match="cannot compute"):
+        dispatch.explain(x, op="logsumexp", strategy="mkl")
     with pytest.raises(ValueError, match="cannot compute"):
         dispatch.explain(x, axis=1, strategy="onednn")
 

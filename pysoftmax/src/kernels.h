@@ -83,6 +83,18 @@
       (const T *x, ptrdiff_t ldx, const unsigned char *mask, ptrdiff_t ldmask, ptrdiff_t rows, \
        ptrdiff_t n, T scale, double *m, double *r, double *ones, double *others),              \
       (x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others))                              \
+    /* The same for ncols columns of x[n][ld] (a non-last axis), one column a slice. */       \
+    X(t, FORWARD, void, col_stats,                                                             \
+      (const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale, double *m, double *r,  \
+       double *ones, double *others),                                                          \
+      (x, n, ld, ncols, scale, m, r, ones, others))                                            \
+    /* out[i] = the log of the sum of slice i's terms from its statistics: m + r +         \
+       log(ones + others), accurate at the max; +inf, -inf, NaN as pysoftmax._slices.log_sum  \
+       (any T: the statistics are double; the f32 one is vectorised). */                       \
+    X(t, ONE, void, log_sums,                                                                  \
+      (const double *m, const double *r, const double *ones, const double *others,             \
+       ptrdiff_t rows, double *out),                                                           \
+      (m, r, ones, others, rows, out))                                                         \
     /* softmax (log_softmax if log) of rows from given statistics (row_stats' of the whole     \
        row, or combined from its pieces'); y may be x. */                                      \
     X(t, FORWARD, void, row_normalise,                                                         \

@@ -41,6 +41,16 @@ cdef extern from "kernels.h" nogil:
     void psm_row_stats_f64(const double *x, ptrdiff_t ldx, const unsigned char *mask,
                            ptrdiff_t ldmask, ptrdiff_t rows, ptrdiff_t n, double scale,
                            double *m, double *r, double *ones, double *others, int approx)
+    void psm_col_stats_f32(const float *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                           float scale, double *m, double *r, double *ones, double *others,
+                           int approx)
+    void psm_col_stats_f64(const double *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                           double scale, double *m, double *r, double *ones, double *others,
+                           int approx)
+    void psm_log_sums_f32(const double *m, const double *r, const double *ones,
+                          const double *others, ptrdiff_t rows, double *out)
+    void psm_log_sums_f64(const double *m, const double *r, const double *ones,
+                          const double *others, ptrdiff_t rows, double *out)
     void psm_row_normalise_f32(const float *x, ptrdiff_t ldx, const unsigned char *mask,
                                ptrdiff_t ldmask, float *y, ptrdiff_t ldy, ptrdiff_t rows,
                                ptrdiff_t n, float scale, const double *m, const double *r,
@@ -103,6 +113,14 @@ cdef inline void psm_row_stats(const floating *x, ptrdiff_t ldx, const unsigned 
         psm_row_stats_f32(x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others, 0)
     else:
         psm_row_stats_f64(x, ldx, mask, ldmask, rows, n, scale, m, r, ones, others, 0)
+
+cdef inline void psm_col_stats(const floating *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols,
+                               floating scale, double *m, double *r, double *ones,
+                               double *others) noexcept nogil:
+    if floating is float:
+        psm_col_stats_f32(x, n, ld, ncols, scale, m, r, ones, others, 0)
+    else:
+        psm_col_stats_f64(x, n, ld, ncols, scale, m, r, ones, others, 0)
 
 cdef inline void psm_row_normalise(const floating *x, ptrdiff_t ldx, const unsigned char *mask,
                                    ptrdiff_t ldmask, floating *y, ptrdiff_t ldy, ptrdiff_t rows,

@@ -68,10 +68,12 @@ PSM_INLINE double FN(stats_sum)(const T *x, const unsigned char *mask, ptrdiff_t
     return sum + comp;
 }
 
-/* A row whose largest product is not finite (xm = +-inf or NaN), or a zero
-   scale: products v = scale*x compared as such (0*inf is NaN). */
-static void FN(stats_nonfinite)(const T *x, const unsigned char *mask, ptrdiff_t n, T scale,
-                                T xm, double *m, double *r, double *ones, double *others)
+/* A row (or a column: elements stride apart) whose largest product is not
+   finite (xm = +-inf: an infinite x, or all -inf or NaN), or a zero scale:
+   products v = scale*x compared as such (0*inf is NaN). */
+static void FN(stats_nonfinite)(const T *x, ptrdiff_t stride, const unsigned char *mask,
+                                ptrdiff_t n, T scale, T xm, double *m, double *r, double *ones,
+                                double *others)
 {
     const double top = scale == 0 ? 0.0 : (double)scale * (double)xm;
     double k = 0;
@@ -79,7 +81,7 @@ static void FN(stats_nonfinite)(const T *x, const unsigned char *mask, ptrdiff_t
     for (ptrdiff_t j = 0; j < n; j++) {
         if (mask != NULL && !mask[j])
             continue;
-        const double v = (double)scale * (double)x[j];
+        const double v = (double)scale * (double)x[j * stride];
         nan |= v != v;
         k += v == top;
     }
@@ -99,7 +101,7 @@ PSM_INLINE void FN(stats_row)(const T *x, const unsigned char *mask, ptrdiff_t n
         return;
     }
     if (!isfinite(xm) || scale == 0) {
-        FN(stats_nonfinite)(x, masked ? mask : NULL, n, scale, xm, m, r, ones, others);
+        FN(stats_nonfinite)(x, 1, masked ? mask : NULL, n, scale, xm, m, r, ones, others);
         return;
     }
     T mm, rr, a = scale, p = 1;
@@ -224,4 +226,85 @@ static void FN(row_normalise)(const T *x, ptrdiff_t ldx, const unsigned char *ma
         const T c = log ? FN(log_split_sum_in_base)(k, o) : (T)(1.0 / (k + o));
         passes[(mr != NULL) * 2 + log](xr, mr, yr, n, a, mm, rr, p, c, fill);
     }
+}
+
+/* The statistics of ncols columns of x[n][ld] (a non-last axis: each column
+   a slice), vectorised across the contiguous columns as the cols kernel is:
+   chunks of col_width(n) columns (their x in cache for the second pass), each
+   column's max, its shift (wide: a[k], p[k], as col_chunk), then the split
+   sums over blocks of PSM_COL_ROWS_LOG rows in T added in double: a block's
+   exponents into a tile, one call of the kernels' exp over the tile (GCC
+   does not vectorise the exp inside the loop over columns: control flow),
+   then its sums.  A column
+   with a non-finite largest product (or a zero scale) is done apart
+   (stats_nonfinite). */
+static void FN(col_stats_chunk)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
+                                T sg, double *m, double *r, double *ones, double *others)
+{
+    T mx[PSM_COLS], a[PSM_COLS], p[PSM_COLS], mm[PSM_COLS], rr[PSM_COLS], part[PSM_COLS],
+        kb[PSM_COLS];
+    T tile[PSM_COL_ROWS_LOG * PSM_COLS];   /* exponents, then terms, of a block of rows */
+    double sum[PSM_COLS], comp[PSM_COLS], count[PSM_COLS];
+    unsigned char odd[PSM_COLS];
+    FN(colmax_impl)(x, n, ld, ncols, sg, mx);   /* a NaN that wins goes to stats_nonfinite */
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        const T xm = sg * mx[k];
+        a[k] = scale, p[k] = 1, mm[k] = 0, rr[k] = 0;
+        sum[k] = comp[k] = count[k] = 0;
+        odd[k] = !isfinite(xm) || scale == 0;
+        if (odd[k])
+            FN(stats_nonfinite)(x + k, ld, NULL, n, scale, xm, m + k, r + k, ones + k,
+                                others + k);
+        else if (!FN(shift_of)(scale, xm, &mm[k], &rr[k])) {
+            FN(wide_scale)(scale, xm, &a[k], &p[k]);
+            (void)FN(shift_of)(a[k], xm, &mm[k], &rr[k]);
+        }
+    }
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += PSM_COL_ROWS_LOG) {
+        const ptrdiff_t nr = n - i0 < PSM_COL_ROWS_LOG ? n - i0 : PSM_COL_ROWS_LOG;
+        for (ptrdiff_t i = 0; i < nr; i++) {   /* the exponents of a block of rows */
+            const T *xi = x + (i0 + i) * ld;
+            T *ti = tile + i * ncols;
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++)
+                ti[k] = SHIFTED(a[k], xi[k], mm[k], rr[k]) * p[k];
+        }
+        FN(exp)(tile, tile, nr * ncols);       /* one vectorised exp (keeps NaN) */
+        for (ptrdiff_t k = 0; k < ncols; k++)
+            part[k] = kb[k] = 0;
+        for (ptrdiff_t i = 0; i < nr; i++) {
+            const T *ti = tile + i * ncols;
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < ncols; k++) {
+                const T e = ti[k];
+                part[k] += e == 1 ? 0 : e;
+                kb[k] += e == 1 ? 1 : 0;
+            }
+        }
+        for (ptrdiff_t k = 0; k < ncols; k++) {
+            psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
+            count[k] += kb[k];
+        }
+    }
+    for (ptrdiff_t k = 0; k < ncols; k++) {
+        if (odd[k])
+            continue;
+        m[k] = (double)mm[k] * (double)p[k] * BASE_LOG;
+        r[k] = (double)rr[k] * (double)p[k] * BASE_LOG;
+        ones[k] = count[k];
+        others[k] = sum[k] + comp[k];
+    }
+}
+
+/* The statistics of columns [0, ncols) of x[n][ld] into m[k], r[k],
+   ones[k], others[k] (as row_stats', one column a slice). */
+static void FN(col_stats)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t ncols, T scale,
+                          double *m, double *r, double *ones, double *others)
+{
+    const ptrdiff_t w = FN(col_width)(n);
+    scale = (T)((double)scale / BASE_LOG);
+    const T sg = FN(sign_of)(scale);
+    for (ptrdiff_t k0 = 0; k0 < ncols; k0 += w)
+        FN(col_stats_chunk)(x + k0, n, ld, ncols - k0 < w ? ncols - k0 : w, scale, sg, m + k0,
+                            r + k0, ones + k0, others + k0);
 }

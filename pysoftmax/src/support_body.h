@@ -149,3 +149,40 @@ static ptrdiff_t FN(nonfinite_rows)(const T *x, ptrdiff_t ldx, ptrdiff_t rows, p
     }
     return count;
 }
+
+/* out[i] = the log of the sum of row i's terms from its statistics
+   (slices_body.h): m + (r + log(ones + others)), log(ones) + log1p(others /
+   ones) in effect: in the float instantiation, log(w) + err/w with w = ones
+   + others rounded and err its rounding error (col_log, branch-free, so that
+   the loop vectorises; 1e-15 relative, ample for float64 results too: the
+   Python layer calls this instantiation for both); +inf for a +inf max, -inf
+   for only -inf or nothing selected (ones = 0), NaN for a NaN.  Rows that are
+   not plain (ones < 1, m not finite, others NaN) take libm's formula. */
+static void FN(log_sums)(const double *m, const double *r, const double *ones,
+                         const double *others, ptrdiff_t rows, double *out)
+{
+    int odd = 1;
+#if T_MAX_EXP == 128
+    odd = 0;
+#pragma omp simd reduction(|:odd)
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const double k = ones[i], o = others[i], w = k + o;
+        const double err = k >= o ? (k - w) + o : (o - w) + k;
+        out[i] = m[i] + (r[i] + (FN(col_log)(w) + err / w));
+        odd |= !(k >= 1) || !(m[i] - m[i] == 0) || o != o;
+    }
+#endif
+    if (!odd)
+        return;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const double k = ones[i], o = others[i];
+        if (T_MAX_EXP == 128 && k >= 1 && m[i] - m[i] == 0 && o == o)
+            continue;   /* done by the vectorised loop */
+        if (o != o)
+            out[i] = o;
+        else if (isinf(m[i]))
+            out[i] = m[i];
+        else
+            out[i] = m[i] + (r[i] + psm_log_split_sum(k, o));
+    }
+}

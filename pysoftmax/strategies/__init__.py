@@ -29,12 +29,13 @@ compute dtype and a layout the kernels accept:
 y may be the very same array as x (in place); it never overlaps x otherwise.
 For the gradients (ops "softmax_grad", "log_softmax_grad") x is the forward
 output and dy the incoming gradient, both in the same canonical form.
-For op "logsumexp" (kind "last" only) y is a float64 array (4, rows) that
-gets each row's statistics m, r, ones, others (pysoftmax/_slices.py); the
+For op "logsumexp" y is a float64 array (4, rows) that gets each slice's
+statistics m, r, ones, others (pysoftmax/_slices.py; rows in the order of
+the canonical shape without n: o * inner + k for kind "inner"); the
 strategies that compute it (reference, vectorized) also offer
 normalise(x, y, stats, log, n_threads, where=, scale=): the softmax of
 each row from given statistics.
-Masked problems, gradients and logsumexp always come as kind "last" (the Python layer
+Masked problems and gradients always come as kind "last" (the Python layer
 moves the axis last, copying if need be).
 
 A strategy declines (decline_reason) what it does not implement: the features

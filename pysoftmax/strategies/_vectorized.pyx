@@ -20,11 +20,9 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 
-from libc.math cimport isinf, log1p
-from libc.math cimport log as libc_log
-
-from kernels cimport (PSM_API_CAPSULE, PSM_STRIP, psm_cols, psm_exp, psm_grad_rows, psm_import,
-                      psm_isa, psm_masked_rows, psm_row_normalise, psm_row_stats, psm_rows)
+from kernels cimport (PSM_API_CAPSULE, PSM_STRIP, psm_col_stats, psm_cols, psm_exp,
+                      psm_grad_rows, psm_import, psm_isa, psm_log_sums_f32, psm_masked_rows,
+                      psm_row_normalise, psm_row_stats, psm_rows)
 
 from . import _kernels   # the owner of the kernels (and of their ISA): we call its entry points
 
@@ -329,17 +327,20 @@ cdef Py_ssize_t _row_stride(Py_ssize_t n, Py_ssize_t stride0, Py_ssize_t stride1
     return stride0 // itemsize
 
 
-def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
-              double[:, ::1] stats,       # OUT (4, rows): m, r, ones, others of each row
-              int n_threads, floating scale=1,
-              const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
-    """The statistics of every row of scale * x, of the elements `where`
-    selects (src/slices_body.h, pysoftmax/_slices.py); n >= 1."""
+def _slices(const floating[:, :] x, floating[:, :] y, const double[:, ::1] stats, bint log,
+            bint normalise, int n_threads, floating scale,
+            const unsigned char[:, :] where):
+    """row_stats (y None) or row_normalise: the checks and the job they share."""
     cdef SlicesJob job
     cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
     if stats.shape[0] != 4 or stats.shape[1] != n_rows:
         raise ValueError("stats must have the shape (4, rows)")
     job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
+    job.ldy = 0
+    if normalise:
+        if y.shape[0] != n_rows or y.shape[1] != n:
+            raise ValueError("y must have the shape of x")
+        job.ldy = _row_stride(n, y.strides[0], y.strides[1], sizeof(floating))
     job.mask, job.ldmask = NULL, 0
     if where is not None:
         if where.shape[0] != n_rows or where.shape[1] != n:
@@ -349,13 +350,23 @@ def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
         return
     if where is not None:
         job.mask = &where[0, 0]
-    job.x, job.y, job.ldy = &x[0, 0], NULL, 0
-    job.m, job.r, job.ones, job.others = &stats[0, 0], &stats[1, 0], &stats[2, 0], &stats[3, 0]
+    job.x, job.y = &x[0, 0], &y[0, 0] if normalise else NULL
+    job.m, job.r = <double *>&stats[0, 0], <double *>&stats[1, 0]
+    job.ones, job.others = <double *>&stats[2, 0], <double *>&stats[3, 0]
     job.n_rows, job.n, job.chunks = n_rows, n, 1
-    job.scale, job.log, job.normalise = scale, 0, 0
+    job.scale, job.log, job.normalise = scale, log, normalise
     job.is_double = floating is double
     with nogil:
         _slices_run(&job, n_threads)
+
+
+def row_stats(const floating[:, :] x,     # IN  (rows, n), each row contiguous
+              double[:, ::1] stats,       # OUT (4, rows): m, r, ones, others of each row
+              int n_threads, floating scale=1,
+              const unsigned char[:, :] where=None):   # IN (rows, n) mask, rows contiguous
+    """The statistics of every row of scale * x, of the elements `where`
+    selects (src/slices_body.h, pysoftmax/_slices.py); n >= 1."""
+    _slices(x, None, stats, False, False, n_threads, scale, where)
 
 
 def row_normalise(const floating[:, :] x,   # IN  (rows, n), each row contiguous
@@ -365,51 +376,82 @@ def row_normalise(const floating[:, :] x,   # IN  (rows, n), each row contiguous
                   const unsigned char[:, :] where=None):
     """y[i] = softmax(scale * x[i]) (log_softmax if log) from the statistics
     of row i (of the whole slice, e.g. combined from its pieces); n >= 1."""
-    cdef SlicesJob job
-    cdef Py_ssize_t n_rows = x.shape[0], n = x.shape[1]
-    if stats.shape[0] != 4 or stats.shape[1] != n_rows:
-        raise ValueError("stats must have the shape (4, rows)")
-    if y.shape[0] != n_rows or y.shape[1] != n:
-        raise ValueError("y must have the shape of x")
-    job.ldx = _row_stride(n, x.strides[0], x.strides[1], sizeof(floating))
-    job.ldy = _row_stride(n, y.strides[0], y.strides[1], sizeof(floating))
-    job.mask, job.ldmask = NULL, 0
-    if where is not None:
-        if where.shape[0] != n_rows or where.shape[1] != n:
-            raise ValueError("where must have the shape of x")
-        job.ldmask = _row_stride(n, where.strides[0], where.strides[1], 1)
-    if n_rows == 0:
-        return
-    if where is not None:
-        job.mask = &where[0, 0]
-    job.x, job.y = &x[0, 0], &y[0, 0]
-    job.m, job.r = <double *>&stats[0, 0], <double *>&stats[1, 0]
-    job.ones, job.others = <double *>&stats[2, 0], <double *>&stats[3, 0]
-    job.n_rows, job.n, job.chunks = n_rows, n, 1
-    job.scale, job.log, job.normalise = scale, log, 1
-    job.is_double = floating is double
-    with nogil:
-        _slices_run(&job, n_threads)
+    _slices(x, y, stats, log, True, n_threads, scale, where)
 
 
 def log_sums(const double[:, ::1] stats,   # IN (4, rows): m, r, ones, others
              double[::1] out):             # OUT (rows,)
     """out[i] = the log of the sum of row i's terms from its statistics:
-    m + (r + log(ones) + log1p(others / ones)) (log(others) when no term is
-    1); +inf for a +inf max, -inf for only -inf or nothing selected, NaN for
-    a NaN (as pysoftmax._slices.log_sum)."""
-    cdef Py_ssize_t i, n_rows = stats.shape[1]
-    cdef double m, o, k
+    m + (r + log(ones) + log1p(others / ones)) in effect; +inf for a +inf
+    max, -inf for only -inf or nothing selected, NaN for a NaN (as
+    pysoftmax._slices.log_sum).  The kernel's vectorised loop (its float
+    instantiation: the statistics are double whatever the input)."""
+    cdef Py_ssize_t n_rows = stats.shape[1]
     if stats.shape[0] != 4 or out.shape[0] != n_rows:
         raise ValueError("stats must have the shape (4, rows) and out (rows,)")
+    if n_rows == 0:
+        return
     with nogil:
-        for i in range(n_rows):
-            m, k, o = stats[0, i], stats[2, i], stats[3, i]
-            if o != o:
-                out[i] = o
-            elif isinf(m):
-                out[i] = m
-            elif k > 0:
-                out[i] = m + (stats[1, i] + (libc_log(k) + log1p(o / k)))
-            else:
-                out[i] = m + (stats[1, i] + libc_log(o))
+        psm_log_sums_f32(&stats[0, 0], &stats[1, 0], &stats[2, 0], &stats[3, 0], n_rows, &out[0])
+
+
+cdef struct ColStatsJob:   # one call of col_stats on several threads (_col_stats_chunk)
+    const void *x
+    double *m
+    double *r
+    double *ones
+    double *others
+    Py_ssize_t outer, n, inner, chunks
+    double scale
+    int is_double
+
+
+cdef inline void _col_stats_range(ColStatsJob *job, Py_ssize_t f0, Py_ssize_t f1) noexcept nogil:
+    """The statistics of columns [f0, f1) numbered across slabs (as _col_range):
+    one kernel call per slab."""
+    cdef Py_ssize_t o, k0, k1, offset
+    while f0 < f1:
+        o = f0 // job.inner
+        k0 = f0 - o * job.inner
+        k1 = min(job.inner, f1 - o * job.inner)
+        offset = o * job.n * job.inner + k0
+        if job.is_double:
+            psm_col_stats(<const double *>job.x + offset, job.n, job.inner, k1 - k0, job.scale,
+                          job.m + f0, job.r + f0, job.ones + f0, job.others + f0)
+        else:
+            psm_col_stats(<const float *>job.x + offset, job.n, job.inner, k1 - k0,
+                          <float>job.scale, job.m + f0, job.r + f0, job.ones + f0,
+                          job.others + f0)
+        f0 = o * job.inner + k1
+
+
+cdef void _col_stats_chunk(void *ctx, ptrdiff_t c) noexcept nogil:
+    """Chunk c of the job: columns [_col_split(c), _col_split(c + 1))."""
+    cdef ColStatsJob *job = <ColStatsJob *>ctx
+    _col_stats_range(job, _col_split(c, job.chunks, job.outer, job.inner),
+                     _col_split(c + 1, job.chunks, job.outer, job.inner))
+
+
+def col_stats(const floating[:, :, ::1] x,   # IN  (outer, n, inner), C-contiguous
+              double[:, ::1] stats,          # OUT (4, outer * inner): m, r, ones, others
+              int n_threads, floating scale=1):
+    """The statistics of every column x[o, :, k] of scale * x (one slice
+    each), into stats[:, o * inner + k]; split over threads as cols()."""
+    cdef ColStatsJob job
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    if stats.shape[0] != 4 or stats.shape[1] != outer * inner:
+        raise ValueError("stats must have the shape (4, outer * inner)")
+    if outer == 0 or n == 0 or inner == 0:
+        return
+    job.x = &x[0, 0, 0]
+    job.m, job.r, job.ones, job.others = &stats[0, 0], &stats[1, 0], &stats[2, 0], &stats[3, 0]
+    job.outer, job.n, job.inner = outer, n, inner
+    job.chunks = max(1, min(<Py_ssize_t>n_threads * CHUNKS_PER_THREAD,
+                            outer * inner // (CHUNK_STRIPS * PSM_STRIP)))
+    job.scale = scale
+    job.is_double = floating is double
+    with nogil:
+        if n_threads <= 1 or job.chunks == 1:
+            _col_stats_range(&job, 0, outer * inner)
+        else:
+            psm_parallel_for(_col_stats_chunk, &job, job.chunks, n_threads)

@@ -27,6 +27,8 @@ def run(problem, x, y, n_threads, where=None, scale=None, dy=None):
     """y = op(x) along axis 1 (n_threads is ignored: NumPy is serial); for
     op 'logsumexp', y (float64, (4, rows)) gets each row's statistics."""
     if problem.op == "logsumexp":
+        if problem.kind == "inner":      # (outer, n, inner): the columns as rows
+            x = np.moveaxis(x, 1, -1).reshape(-1, problem.n)
         y[...] = slice_stats(x, where, scale)
         return
     acc = np.promote_types(x.dtype, np.float64)

@@ -7,8 +7,8 @@ every strategy's compiled code calls), their Cython driver in
 _vectorized.pyx.  float32 and float64.  Everything of the API: scale= and
 approx= on every kernel, where= fused into the row kernel (last axis), and
 the gradients (which, like where=, the Python layer always brings to the
-last axis); logsumexp's statistics (op 'logsumexp', rows kernel: its axis
-too is brought last) and `normalise`, the softmax from given statistics
+last axis); logsumexp's statistics (op 'logsumexp': a rows and a columns
+kernel) and `normalise` (rows only), the softmax from given statistics
 (pysoftmax/_slices.py).
 
 PYSOFTMAX_ISA names the instruction set of the kernels: auto (the default:
@@ -86,9 +86,12 @@ def decline_reason(problem):
 
 def run(problem, x, y, n_threads, where=None, scale=1, dy=None):
     log = problem.op.startswith("log")
-    if problem.op == "logsumexp":       # y (float64, (4, rows)): each row's statistics
-        mask = None if where is None else where.view("u1")
-        _vectorized.row_stats(x, y, n_threads, scale, mask)
+    if problem.op == "logsumexp":       # y (float64, (4, rows)): each slice's statistics
+        if problem.kind == "inner":
+            _vectorized.col_stats(x, y, n_threads, scale)
+        else:
+            mask = None if where is None else where.view("u1")
+            _vectorized.row_stats(x, y, n_threads, scale, mask)
     elif problem.op.endswith("_grad"):
         _vectorized.grad_rows(x, dy, y, log, n_threads)
     elif problem.kind == "last":
