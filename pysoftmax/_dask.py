@@ -69,7 +69,7 @@ def is_dask_array(x):
     return module is not None and isinstance(x, module.Array)
 
 
-# --- the public entry points (called by _api with a Dask array) ---
+# --- the entry points (called by _api and _logsumexp with a Dask array) ---
 
 def forward(func, x, axis, *, log, out=None, dtype=None, where=None, scale=None,
             approx=False, strategy=None):
