@@ -1,6 +1,6 @@
 """Command line: ``pysoftmax info|tune|bench`` (or ``python -m pysoftmax ...``).
 
-Imports: _config, _bench, dispatch.
+Imports: _config, _bench, _bench_dask (for bench --dask only), dispatch.
 """
 import argparse
 import contextlib
@@ -132,6 +132,8 @@ def bench(args):
     --update, also write the run (tables, machine, targets) into a file."""
     if args.features:
         return bench_features(args)
+    if args.dask:
+        return bench_dask(args)
     if args.update:
         try:
             _bench.check_report(args.update)    # before measuring for minutes
@@ -223,6 +225,34 @@ def bench_features(args):
     return 0
 
 
+def bench_dask(args):
+    """Softmax of a Dask array larger than a quarter of the memory available,
+    out of core (_bench_dask)."""
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        print("pysoftmax bench --dask needs dask: pip install 'pysoftmax[dask]'",
+              file=sys.stderr)
+        return 1
+    from pysoftmax import _bench_dask
+
+    result = _bench_dask.dask_bench(gb=args.dask_gb, numpy_gb=args.dask_numpy_gb,
+                                    dtype=args.dtype, op=args.op)
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        print()
+    else:
+        print(_bench_dask.format_report(result))
+    return 0
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -272,6 +302,15 @@ def _main(argv):
                         "--update' markers (docs/benchmarks.md)")
     b.add_argument("--features", action="store_true",
                    help="instead: the cost of approx=, scale= and where= against a plain call")
+    b.add_argument("--dask", action="store_true",
+                   help="instead: softmax of a Dask array larger than a quarter of the memory "
+                        "available, out of core (needs dask)")
+    b.add_argument("--dask-gb", type=_positive_float, default=None, metavar="GB",
+                   help="with --dask: the array's size in GiB (default: a quarter of the "
+                        "memory available, plus 10%%)")
+    b.add_argument("--dask-numpy-gb", type=_positive_float, default=0.5, metavar="GB",
+                   help="with --dask: the size of the in-memory NumPy array timed for "
+                        "comparison (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "tune" and args.budget <= 0:
         parser.error("--budget must be positive")

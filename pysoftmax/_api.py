@@ -9,9 +9,11 @@ none of those steps.
 
 Arrays of other libraries (PyTorch, the array API) take the general path
 through _interop, which views them as NumPy arrays or computes them with
-their own namespace, and returns the caller's array type.
+their own namespace, and returns the caller's array type; Dask arrays give
+lazy Dask arrays (_dask).
 
-Imports: _plan, _context, _select, _execute, _fast, _interop.
+Imports: _plan, _context, _select, _execute, _fast, _interop, _dask (which
+imports Dask only when given a Dask array).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from . import _dask
 from ._context import effective_threads, requested_strategy
 from ._execute import execute
 from ._fast import common_call
@@ -276,7 +279,11 @@ def log_softmax_grad(y: Any, dy: Any, axis: Axis = -1, *, out: Any = None) -> An
 
 @accepts_arrays(namespace_forward, ("x",), ("where",))
 def _forward(op, x, axis, out, dtype, where, scale, approx, strategy):
-    """softmax or log_softmax (`op`)."""
+    """softmax or log_softmax (`op`); lazily for a Dask array (_dask)."""
+    if _dask.is_dask_array(x):
+        return _dask.forward(log_softmax if op == "log_softmax" else softmax, x, axis,
+                             log=op == "log_softmax", out=out, dtype=dtype, where=where,
+                             scale=scale, approx=approx, strategy=strategy)
     return _run(plan_forward(op, x, axis, dtype, where, scale, approx), out, strategy)
 
 

@@ -128,6 +128,12 @@ def num_threads(n: int | None) -> Iterator[None]:
         _threads.reset(token)
 
 
+def requested_threads() -> int | None:
+    """The thread count set for this context (`set_num_threads`,
+    `num_threads`), or None for the default."""
+    return _threads.get()
+
+
 def effective_threads() -> int:
     """The thread count a call made now will use: 1 in a forked child, else
     the one set for this context, else the default (`set_num_threads`)."""

@@ -4,15 +4,17 @@ A drop-in for `scipy.special.logsumexp` on real input.  Without weights it
 is the statistics of each slice (_slices: through dispatch, op 'logsumexp',
 our kernels reading the input once, no output written) and their log
 (`log_sum`).  With weights `b` it is the array-API formula of _weighted,
-on NumPy.
+on NumPy.  A Dask array (`a` or `b`) gives a lazy Dask array (_dask).
 
 Arrays of other libraries (PyTorch, the array API) go through _interop, as
 for softmax: viewed by our kernels on the CPU, else their own namespace.
 
-Imports: _plan, _slices, _weighted, _interop.
+Imports: _plan, _slices, _weighted, _interop, _dask (which imports Dask only
+when given a Dask array).
 """
 import numpy as np
 
+from . import _dask
 from ._interop import accepts_arrays, namespace_logsumexp
 from ._plan import _as_array, _as_mask, _normalize_axes, _result_dtype, check_out, work_dtype
 from ._slices import log_sums, stats_of
@@ -93,6 +95,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     >>> logsumexp(np.array([1.0, 2.0, 3.0]), where=np.array([True, True, False]), scale=2.0)
     np.float64(4.126928011042972)
     """
+    if _dask.is_dask_array(a) or _dask.is_dask_array(b):
+        return _dask.logsumexp(logsumexp, a, axis, b, keepdims, return_sign, where=where,
+                               scale=scale, out=out)
     x = _as_array(a)
     if x.dtype.kind == "c":
         raise TypeError(f"logsumexp of complex input (dtype {x.dtype}) is not supported")

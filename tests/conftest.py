@@ -140,26 +140,29 @@ def assert_accurate(op, result, x, axis):
     got = result.astype(np.longdouble)
     with np.errstate(invalid="ignore"):
         err = np.where(got == expected, 0, np.abs(got - expected))
-    if op == "softmax":
-        if result.dtype == np.float16:
-            bound = 1e-7 + 1e-3 * expected
-        elif result.dtype == np.float32:
-            bound = np.where(expected >= 1e-30, np.minimum(1e-6, 1e-5 * expected), 1e-6)
-        else:
-            bound = np.where(expected >= 1e-300, 1e-13 * expected, 1e-300)
-    else:
-        if result.dtype == np.float16:
-            bound = 2e-3 + 1e-3 * np.abs(expected)
-        elif result.dtype == np.float32:
-            # the softmax bound (relative 1e-5) seen in log space
-            bound = 1e-5 + 1e-6 * np.abs(expected)
-        else:
-            bound = 1e-13 * (1 + np.abs(expected))
+    bound = accuracy_bound(op, result.dtype, expected)
     bad = ~(err <= bound)
     assert not bad.any(), (
         f"{op} {result.dtype}: {bad.sum()} of {bad.size} outside the bound; worst at "
         f"{np.unravel_index(np.argmax(np.where(bad, err / bound, 0)), bad.shape)}: "
         f"got {got[bad][:3]}, expected {expected[bad][:3]}")
+
+
+def accuracy_bound(op, dtype, expected):
+    """The largest error docs/contract.md allows each result of `op`
+    ("softmax" or "log_softmax") in `dtype`, whose true values are `expected`."""
+    if op == "softmax":
+        if dtype == np.float16:
+            return 1e-7 + 1e-3 * expected
+        if dtype == np.float32:
+            return np.where(expected >= 1e-30, np.minimum(1e-6, 1e-5 * expected), 1e-6)
+        return np.where(expected >= 1e-300, 1e-13 * expected, 1e-300)
+    if dtype == np.float16:
+        return 2e-3 + 1e-3 * np.abs(expected)
+    if dtype == np.float32:
+        # the softmax bound (relative 1e-5) seen in log space
+        return 1e-5 + 1e-6 * np.abs(expected)
+    return 1e-13 * (1 + np.abs(expected))
 
 
 LAYOUTS = ("C", "F", "strided", "reversed", "unaligned", "readonly", "transposed")

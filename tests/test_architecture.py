@@ -43,6 +43,7 @@ LAYERS = [
     "pysoftmax._slices",                # per-slice statistics, combine, normalise (logsumexp, Dask)
     "pysoftmax._fast",                  # compiled: the common call, straight to the kernel
     "pysoftmax._interop",               # array-API / DLPack arrays: viewed, or their namespace
+    "pysoftmax._dask",                  # Dask arrays, lazily (imports Dask only when given one)
     "pysoftmax._api",                   # softmax etc.: plan -> select -> execute
     "pysoftmax._logsumexp",             # logsumexp: _slices' statistics, or _weighted
     "pysoftmax._explain",               # explain -> Explanation
@@ -50,6 +51,7 @@ LAYERS = [
     "pysoftmax._timing",                # rounds of best-of-n timing
     "pysoftmax._tune",                  # tune -> Table
     "pysoftmax._bench",                 # the bench harness
+    "pysoftmax._bench_dask",            # bench --dask: out of core
     "pysoftmax.dispatch",               # public facade of the dispatch layers
     "pysoftmax",                        # the package: the public API
     "pysoftmax.__main__",               # the command line

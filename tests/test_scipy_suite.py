@@ -15,7 +15,6 @@ ini file (our pyproject's pytest settings stay out) and no cache.
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import tempfile
@@ -39,11 +38,6 @@ COMPLEX = [
     ["test_device", r"-1j$", _COMPLEX],
 ]
 
-# Work merged later, skipped here in ONE place: the lead removes each entry
-# when merging the branch that makes it pass.
-PENDING = [
-    ["*", r"^dask\.array(-|$)", "Dask arrays are on branch 'dask', not merged yet"],
-]
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax.numpy", "dask.array"]
 
@@ -93,20 +87,16 @@ def run_scipy_suite(tmp_path, deselect, broken=False):
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
-    return run_scipy_suite(tmp_path_factory.mktemp("scipy_suite"), COMPLEX + PENDING)
+    return run_scipy_suite(tmp_path_factory.mktemp("scipy_suite"), COMPLEX)
 
 
 def test_scipy_suite_passes_on_every_backend(suite):
     code, report, output = suite
     assert code == 0, output[-6000:]
     assert report is not None, output[-3000:]
-    assert {"softmax", "log_softmax"} <= set(report["replaced"])
+    assert {"softmax", "log_softmax", "logsumexp"} <= set(report["replaced"])
     per_backend = report["per_backend"]
-    pending = {b for b in BACKENDS for test, pattern, _ in PENDING
-               if test == "*" and pattern is not None and re.search(pattern, b)}
     for backend in _available_backends():
-        if backend in pending:
-            continue
         counts = per_backend.get(backend, {})
         assert counts.get("passed", 0) > 0, f"no test ran on {backend}: {per_backend}"
     for backend, counts in per_backend.items():
@@ -117,7 +107,7 @@ def test_the_deselected_tests_are_the_listed_ones(suite):
     """Every deselected test is outside the three classes or has a listed reason."""
     _, report, output = suite
     assert report is not None, output[-3000:]
-    reasons = {r[2] for r in COMPLEX + PENDING} | {
+    reasons = {r[2] for r in COMPLEX} | {
         "not a test of softmax, log_softmax or logsumexp"}
     assert {reason for _, reason in report["deselected"]} <= reasons
     assert report["deselected"], "nothing deselected: the rules were not applied"
@@ -125,6 +115,6 @@ def test_the_deselected_tests_are_the_listed_ones(suite):
 
 def test_a_broken_replacement_fails_the_run(tmp_path):
     """The replacement is what SciPy's tests run: a wrong softmax fails them."""
-    code, _, output = run_scipy_suite(tmp_path, COMPLEX + PENDING, broken=True)
+    code, _, output = run_scipy_suite(tmp_path, COMPLEX, broken=True)
     assert code == 1, output[-3000:]
     assert "TestSoftmax" in output and "failed" in output, output[-3000:]
