@@ -232,7 +232,8 @@ static void FN(row_normalise)(const T *x, ptrdiff_t ldx, const unsigned char *ma
    a slice), vectorised across the contiguous columns as the cols kernel is:
    chunks of col_width(n) columns (their x in cache for the second pass), each
    column's max, its shift (wide: a[k], p[k], as col_chunk), then the split
-   sums over blocks of PSM_COL_ROWS_LOG rows in T added in double: a block's
+   sums over blocks of PSM_COL_ROWS_LOG rows in T added in double as the
+   cols kernel adds them (col_add_sums): a block's
    exponents into a tile, one call of the kernels' exp over the tile (GCC
    does not vectorise the exp inside the loop over columns: control flow),
    then its sums.  A column
@@ -281,10 +282,7 @@ static void FN(col_stats_chunk)(const T *x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t
                 kb[k] += e == 1 ? 1 : 0;
             }
         }
-        for (ptrdiff_t k = 0; k < ncols; k++) {
-            psm_neumaier_add(&sum[k], &comp[k], (double)part[k]);
-            count[k] += kb[k];
-        }
+        FN(col_add_sums)(part, kb, ncols, sum, comp, count, i0 == 0, 1);
     }
     for (ptrdiff_t k = 0; k < ncols; k++) {
         if (odd[k])
